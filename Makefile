@@ -1,0 +1,57 @@
+# Flywheel: `make demo` runs the whole platform on this machine; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export FLYWHEEL_HOME ?= $(CURDIR)/.flywheel
+export DAGSTER_HOME ?= $(FLYWHEEL_HOME)/dagster
+
+.PHONY: install demo test lint format up down status ui mlflow-ui clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The two commands of the Quickstart ------------------------------------------------------------
+demo: $(STAMP)
+	$(BIN)/flywheel infra up
+	$(BIN)/python scripts/seed_landing.py
+	$(BIN)/flywheel materialize
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Everyday ---------------------------------------------------------------------------------------
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+up: $(STAMP)
+	$(BIN)/flywheel infra up
+
+down: $(STAMP)
+	$(BIN)/flywheel infra down
+
+status: $(STAMP)
+	$(BIN)/flywheel infra status
+
+ui: $(STAMP)
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml
+
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(FLYWHEEL_HOME)/mlflow.db --port 5000
+
+clean:
+	-$(BIN)/flywheel infra down
+	rm -rf $(FLYWHEEL_HOME)

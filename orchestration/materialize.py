@@ -1,0 +1,133 @@
+"""``flywheel materialize``: run a use case's whole graph through the Dagster instance.
+
+A use-case package (``assets/<uc>/__init__.py``) declares, besides ``defs``:
+- ``MATERIALIZE_JOBS``: job names to run in order (ingest first, then everything downstream);
+- optionally ``discover(instance, resources)``: registers new landing files as dynamic partitions.
+Partitioned jobs run once per partition key that has not been materialized yet, so a second
+``materialize`` ingests only new files. Runs go through ``DAGSTER_HOME``'s instance and show in
+the UI like any other run. The summary is read back from the events those runs wrote.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from dagster import DagsterInstance, Definitions, DynamicPartitionsDefinition, JobDefinition
+
+from orchestration.settings import export_defaults
+from resources.mlflow_registry import CHAMPION, MlflowRegistry
+
+
+@dataclass
+class UseCaseSummary:
+    use_case: str
+    runs: int = 0
+    failed_runs: list[str] = field(default_factory=list)
+    rows_in: int = 0
+    rows_kept: int = 0
+    rows_quarantined: int = 0
+    checks_passed: int = 0
+    checks_failed: list[str] = field(default_factory=list)
+    champion: str | None = None
+    metric: str | None = None
+
+
+def _pending_partitions(job: JobDefinition, instance: DagsterInstance) -> list[str]:
+    """Partition keys of ``job`` for which not every asset of the job is materialized."""
+    partitions_def = job.partitions_def
+    assert partitions_def is not None
+    if isinstance(partitions_def, DynamicPartitionsDefinition):
+        keys = list(instance.get_dynamic_partitions(partitions_def.name))
+    else:
+        keys = list(partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+    asset_keys = list(job.asset_layer.executable_asset_keys)
+    done: set[str] | None = None
+    for key in asset_keys:
+        materialized = set(instance.get_materialized_partitions(key))
+        done = materialized if done is None else done & materialized
+    return [k for k in keys if k not in (done or set())]
+
+
+def _collect(summary: UseCaseSummary, result: Any) -> None:
+    summary.runs += 1
+    if not result.success:
+        summary.failed_runs.append(result.run_id)
+    for event in result.get_asset_materialization_events():
+        meta = event.materialization.metadata
+        for name in ("rows_in", "rows_kept", "rows_quarantined"):
+            if name in meta:
+                setattr(summary, name, getattr(summary, name) + int(meta[name].value))
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            summary.checks_passed += 1
+        else:
+            summary.checks_failed.append(evaluation.check_name)
+
+
+def _champion(summary: UseCaseSummary, registry: MlflowRegistry) -> None:
+    version = registry.get_alias(summary.use_case, CHAMPION)
+    if version is None:
+        return
+    summary.champion = f"v{version.version}"
+    tags = version.tags or {}
+    name, value = tags.get("flywheel.primary_metric"), tags.get("flywheel.primary_metric_value")
+    if name and value:
+        summary.metric = f"{name}={float(value):.4f}"
+
+
+def materialize_use_case(use_case: str, defs: Definitions, instance: DagsterInstance) -> UseCaseSummary:
+    module = importlib.import_module(f"assets.{use_case}")
+    resources = defs.resources or {}
+    summary = UseCaseSummary(use_case)
+    if hasattr(module, "discover"):
+        module.discover(instance, resources)
+    for job_name in module.MATERIALIZE_JOBS:
+        job = defs.get_job_def(job_name)
+        keys = _pending_partitions(job, instance) if job.partitions_def else [None]
+        for key in keys:
+            result = job.execute_in_process(
+                instance=instance, partition_key=key, raise_on_error=False, tags={"flywheel/trigger": "cli"}
+            )
+            _collect(summary, result)
+            if not result.success:
+                break
+        if summary.failed_runs:
+            break  # downstream of a failed step would only repeat the failure
+    settings = export_defaults()
+    _champion(summary, MlflowRegistry(settings.mlflow_tracking_uri))
+    return summary
+
+
+def format_summary(summaries: list[UseCaseSummary]) -> str:
+    header = (
+        "use case",
+        "runs",
+        "rows in",
+        "kept",
+        "quarantined",
+        "checks ok",
+        "checks failed",
+        "champion",
+        "metric",
+    )
+    rows = [header]
+    for s in summaries:
+        rows.append(
+            (
+                s.use_case,
+                f"{s.runs}" + (f" ({len(s.failed_runs)} failed)" if s.failed_runs else ""),
+                str(s.rows_in),
+                str(s.rows_kept),
+                str(s.rows_quarantined),
+                str(s.checks_passed),
+                ", ".join(s.checks_failed) or "0",
+                s.champion or "-",
+                s.metric or "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,132 @@
+"""Every setting Flywheel reads, in one place.
+
+With no environment at all, everything runs embedded on one machine under one data folder
+(``FLYWHEEL_HOME``). Each external endpoint is one environment variable away from a production
+cluster: set ``KAFKA_BOOTSTRAP_SERVERS``, ``MLFLOW_TRACKING_URI``, ``FLYWHEEL_LANDING`` (an
+``s3://bucket/prefix``), ``AWS_ENDPOINT_URL``, ``SPARK_MASTER`` or ``FLYWHEEL_DATABASE_URL``.
+
+Settings are read afresh on every call of :func:`get_settings` so that a test (or a CLI flag) that
+changes the environment is seen at once; nothing is cached at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Use cases known to the platform; asset groups and landing folders carry these names.
+USE_CASES: tuple[str, ...] = ("activity", "tweets", "disaster", "gravityspy", "churn", "sewer")
+
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_KAFKA_VERSION = "4.1.2"
+DEFAULT_MAVEN_REPO = "https://repo1.maven.org/maven2"
+
+
+def _env(name: str) -> str | None:
+    """An environment variable, with empty strings treated as unset."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Paths are absolute; URIs are ready to hand to their clients."""
+
+    home: Path
+    kafka_bootstrap_servers: str
+    mlflow_tracking_uri: str
+    landing: str
+    aws_endpoint_url: str | None
+    spark_master: str
+    database_url: str
+    dagster_home: Path
+    cache_dir: Path
+    kafka_version: str
+    kafka_heap: str
+    kafka_partitions: int
+    kafka_replication: int
+    maven_repo: str
+    spark_packages: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def landing_is_s3(self) -> bool:
+        return self.landing.startswith(("s3://", "s3a://"))
+
+    def landing_for(self, use_case: str) -> str:
+        """``<FLYWHEEL_LANDING>/<use_case>``: where a use case's raw files arrive."""
+        return f"{self.landing.rstrip('/')}/{use_case}"
+
+    def data_dir(self, *parts: str) -> Path:
+        """A folder under ``FLYWHEEL_HOME`` for platform-owned data (tables, queues, caches)."""
+        path = self.home.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def as_environment(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings in a child process."""
+        env = {
+            "FLYWHEEL_HOME": str(self.home),
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
+            "FLYWHEEL_LANDING": self.landing,
+            "SPARK_MASTER": self.spark_master,
+            "FLYWHEEL_DATABASE_URL": self.database_url,
+            "DAGSTER_HOME": str(self.dagster_home),
+        }
+        if self.aws_endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self.aws_endpoint_url
+        return env
+
+
+def get_settings() -> Settings:
+    """Read the environment and fill every gap with the embedded default."""
+    home = Path(_env("FLYWHEEL_HOME") or "./.flywheel").expanduser().resolve()
+    landing = _env("FLYWHEEL_LANDING") or str(home / "landing")
+    if not landing.startswith(("s3://", "s3a://")):
+        landing = str(Path(landing).expanduser().resolve())
+    packages = tuple(p.strip() for p in (_env("FLYWHEEL_SPARK_PACKAGES") or "").split(",") if p.strip())
+    return Settings(
+        home=home,
+        kafka_bootstrap_servers=_env("KAFKA_BOOTSTRAP_SERVERS") or DEFAULT_KAFKA_BOOTSTRAP,
+        mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}",
+        landing=landing,
+        aws_endpoint_url=_env("AWS_ENDPOINT_URL"),
+        spark_master=_env("SPARK_MASTER") or "local[*]",
+        database_url=_env("FLYWHEEL_DATABASE_URL") or f"sqlite:///{home / 'annotations.db'}",
+        dagster_home=Path(_env("DAGSTER_HOME") or home / "dagster").expanduser().resolve(),
+        cache_dir=Path(_env("FLYWHEEL_CACHE") or Path.home() / ".cache" / "flywheel").expanduser(),
+        kafka_version=_env("FLYWHEEL_KAFKA_VERSION") or DEFAULT_KAFKA_VERSION,
+        kafka_heap=_env("FLYWHEEL_KAFKA_HEAP") or "768m",
+        kafka_partitions=_int_env("FLYWHEEL_KAFKA_PARTITIONS", 2),
+        kafka_replication=_int_env("FLYWHEEL_KAFKA_REPLICATION", 1),
+        maven_repo=(_env("FLYWHEEL_MAVEN_REPO") or DEFAULT_MAVEN_REPO).rstrip("/"),
+        spark_packages=packages,
+    )
+
+
+def export_defaults(settings: Settings | None = None) -> Settings:
+    """Publish the embedded defaults into ``os.environ`` (without overriding anything set).
+
+    Resources are configured with ``EnvVar(...)`` so the Dagster UI shows where each value comes
+    from; that only works when every variable is set, so the embedded defaults are exported here.
+    ``DAGSTER_HOME`` must also exist on disk before Dagster opens its instance.
+    """
+    settings = settings or get_settings()
+    for name, value in settings.as_environment().items():
+        os.environ.setdefault(name, value)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    if not settings.landing_is_s3:
+        Path(settings.landing).mkdir(parents=True, exist_ok=True)
+    return settings

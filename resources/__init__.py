@@ -1,0 +1,56 @@
+"""Resources shared by every use case, configured from the environment (see orchestration.settings)."""
+
+from __future__ import annotations
+
+from dagster import EnvVar, FilesystemIOManager
+
+from orchestration.settings import Settings, export_defaults
+from resources.annotation_store import AnnotationStore, AnnotationStoreResource
+from resources.kafka import KafkaRecord, KafkaResource
+from resources.mlflow_registry import MlflowRegistry, MlflowResource
+from resources.object_store import ObjectInfo, ObjectStoreResource
+from resources.spark import SparkResource
+
+__all__ = [
+    "AnnotationStore",
+    "AnnotationStoreResource",
+    "KafkaRecord",
+    "KafkaResource",
+    "MlflowRegistry",
+    "MlflowResource",
+    "ObjectInfo",
+    "ObjectStoreResource",
+    "SparkResource",
+    "build_resources",
+]
+
+
+def build_resources(settings: Settings | None = None) -> dict[str, object]:
+    """The resource dictionary for ``Definitions``.
+
+    Endpoints are ``EnvVar``s, so the UI shows where each value comes from and a deployment changes
+    them without code; ``export_defaults`` makes sure each variable has its embedded default.
+    Optional endpoints (``AWS_ENDPOINT_URL``) and sizes are taken from settings when loaded.
+    """
+    settings = export_defaults(settings)
+    return {
+        # Explicit, so that in-process runs (``flywheel materialize``, tests) persist outputs too.
+        "io_manager": FilesystemIOManager(base_dir=str(settings.home / "storage")),
+        "spark": SparkResource(
+            master=EnvVar("SPARK_MASTER"),
+            packages=",".join(settings.spark_packages),
+            s3_endpoint=settings.aws_endpoint_url,
+        ),
+        "kafka": KafkaResource(
+            bootstrap_servers=EnvVar("KAFKA_BOOTSTRAP_SERVERS"),
+            default_partitions=settings.kafka_partitions,
+            replication_factor=settings.kafka_replication,
+        ),
+        "object_store": ObjectStoreResource(
+            landing=EnvVar("FLYWHEEL_LANDING"),
+            endpoint_url=settings.aws_endpoint_url,
+            cache_dir=str(settings.home / "cache" / "s3"),
+        ),
+        "mlflow": MlflowResource(tracking_uri=EnvVar("MLFLOW_TRACKING_URI")),
+        "annotations": AnnotationStoreResource(database_url=EnvVar("FLYWHEEL_DATABASE_URL")),
+    }

@@ -1,0 +1,81 @@
+"""Spark for assets: local mode by default, any master (standalone, YARN, k8s) by ``SPARK_MASTER``.
+
+Built on dagster-pyspark's ``PySparkResource``: this subclass only assembles its ``spark_config``
+from Flywheel's settings (master, extra Maven packages such as ``hadoop-aws`` for ``s3a://``,
+S3 endpoint) so that one environment variable moves the work to a cluster. ``getOrCreate`` means
+every asset in a process (and every test in a session) shares one session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster import InitResourceContext
+from dagster_pyspark import PySparkResource
+from dagster_pyspark.resources import spark_session_from_config
+from pydantic import Field, PrivateAttr
+
+LOCAL_DEFAULTS: dict[str, str] = {
+    # Small shuffles on one machine; a cluster sets its own through ``conf``.
+    "spark.sql.shuffle.partitions": "8",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.driver.memory": "4g",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+
+
+def build_spark_config(
+    master: str,
+    app_name: str = "flywheel",
+    packages: list[str] | None = None,
+    conf: dict[str, str] | None = None,
+    s3_endpoint: str | None = None,
+) -> dict[str, Any]:
+    """The flat ``spark.*`` configuration for a session (pure: easy to test and to log)."""
+    config: dict[str, Any] = {"spark.master": master, "spark.app.name": app_name}
+    if master.startswith("local"):
+        config.update(LOCAL_DEFAULTS)
+    if packages:
+        config["spark.jars.packages"] = ",".join(packages)
+    if s3_endpoint:
+        config.update(
+            {
+                "spark.hadoop.fs.s3a.endpoint": s3_endpoint,
+                "spark.hadoop.fs.s3a.path.style.access": "true",
+            }
+        )
+    config.update(conf or {})
+    return config
+
+
+class SparkResource(PySparkResource):
+    """A SparkSession configured from ``SPARK_MASTER``, ``FLYWHEEL_SPARK_PACKAGES`` and ``conf``."""
+
+    spark_config: dict[str, Any] = Field(
+        default_factory=dict, description="Extra spark.* settings (win last)."
+    )
+    master: str = Field(default="local[*]", description="Spark master URL, e.g. local[*], spark://host:7077.")
+    app_name: str = Field(default="flywheel")
+    packages: str = Field(
+        default="", description="Comma-separated Maven coordinates for spark.jars.packages."
+    )
+    s3_endpoint: str | None = Field(default=None, description="S3 endpoint for s3a:// reads (MinIO, moto).")
+    _session: Any = PrivateAttr(default=None)
+
+    def resolved_config(self) -> dict[str, Any]:
+        packages = [p.strip() for p in self.packages.split(",") if p.strip()]
+        return build_spark_config(self.master, self.app_name, packages, self.spark_config, self.s3_endpoint)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._session = spark_session_from_config(self.resolved_config())
+
+    @property
+    def spark_session(self) -> Any:
+        if self._session is None:  # used outside a run (CLI, tests, benchmarks)
+            self._session = spark_session_from_config(self.resolved_config())
+        return self._session
+
+    @property
+    def spark_context(self) -> Any:
+        return self.spark_session.sparkContext

@@ -1,0 +1,118 @@
+"""Fixtures for real servers: one Kafka broker and one moto S3 server per test session, and an
+isolated ``FLYWHEEL_HOME`` (SQLite MLflow, annotation DB, Dagster home, landing) per test.
+
+The broker is started by the project's own :class:`KafkaBroker` (jars from Maven Central, KRaft),
+exactly as ``flywheel infra up`` starts it, on a free port so a developer's broker is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestration.infra.kafka_broker import KafkaBroker, free_port
+from orchestration.settings import Settings, get_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO_ROOT.parent / "shared" / "data").resolve()
+
+
+def _broker_settings(home: Path, port: int) -> Settings:
+    old = dict(os.environ)
+    try:
+        os.environ["FLYWHEEL_HOME"] = str(home)
+        os.environ["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{port}"
+        os.environ["FLYWHEEL_KAFKA_HEAP"] = "512m"
+        return get_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Apache Kafka 4.x broker for the whole session; yields its bootstrap address."""
+    home = tmp_path_factory.mktemp("broker-home")
+    broker = KafkaBroker(_broker_settings(home, free_port()))
+    broker.start(timeout=120, log=lambda _msg: None)
+    try:
+        yield f"{broker.host}:{broker.port}"
+    finally:
+        broker.stop(log=lambda _msg: None)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server over HTTP on a free port (the one stand-in the project allows)."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, fully migrated MLflow SQLite store, made once and copied into each test's home.
+
+    Creating the schema takes MLflow several seconds; copying the file takes none.
+    """
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def flywheel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_template_db: Path) -> Settings:
+    """Every Flywheel variable pointed at a fresh folder; returns the resolved settings."""
+    home = tmp_path / "flywheel"
+    home.mkdir()
+    shutil.copyfile(mlflow_template_db, home / "mlflow.db")
+    values = {
+        "FLYWHEEL_HOME": str(home),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "FLYWHEEL_LANDING": str(home / "landing"),
+        "FLYWHEEL_DATABASE_URL": f"sqlite:///{home / 'annotations.db'}",
+        "DAGSTER_HOME": str(home / "dagster"),
+        "SPARK_MASTER": "local[2]",
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",  # nothing listens unless a test asks
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL", "FLYWHEEL_SPARK_PACKAGES"):
+        monkeypatch.delenv(name, raising=False)
+    (home / "dagster").mkdir(parents=True)
+    (home / "landing").mkdir(parents=True)
+    return get_settings()
+
+
+@pytest.fixture
+def kafka_env(flywheel_env: Settings, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """``flywheel_env`` with ``KAFKA_BOOTSTRAP_SERVERS`` pointing at the session broker."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
+    return get_settings()
+
+
+@pytest.fixture
+def s3_env(flywheel_env: Settings, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request) -> Settings:
+    """``flywheel_env`` with the landing in a fresh bucket on the moto server."""
+    import boto3
+
+    bucket = f"landing-{abs(hash(request.node.nodeid)) % 10**10}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("FLYWHEEL_LANDING", f"s3://{bucket}/raw")
+    return get_settings()
