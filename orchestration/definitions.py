@@ -1,7 +1,9 @@
 """The Dagster code location: every use case's assets, checks, sensors and jobs, plus resources.
 
-Each use case lives in ``assets/<use_case>/`` and exposes ``defs`` (a ``dagster.Definitions``);
-this module merges the ones that exist with the shared resources. ``workspace.yaml`` points here.
+Each use case lives in ``assets/<use_case>/``; its ``definitions`` module exposes ``defs`` (a
+``dagster.Definitions``). The package ``__init__`` stays free of Dagster so that served models can
+import the use case's pure modules cheaply. This module merges the use cases that exist with the
+shared resources. ``workspace.yaml`` points here.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ def use_case_definitions() -> dict[str, Definitions]:
     found: dict[str, Definitions] = {}
     for name in USE_CASES:
         try:
-            module = importlib.import_module(f"assets.{name}")
+            module = importlib.import_module(f"assets.{name}.definitions")
         except ModuleNotFoundError as exc:
-            if exc.name in (f"assets.{name}",):
+            if exc.name in (f"assets.{name}", f"assets.{name}.definitions"):
                 continue  # not built yet
             raise
         found[name] = module.defs

@@ -1,6 +1,6 @@
 """``flywheel materialize``: run a use case's whole graph through the Dagster instance.
 
-A use-case package (``assets/<uc>/__init__.py``) declares, besides ``defs``:
+A use case's ``assets/<uc>/definitions.py`` declares, besides ``defs``:
 - ``MATERIALIZE_JOBS``: job names to run in order (ingest first, then everything downstream);
 - optionally ``discover(instance, resources)``: registers new landing files as dynamic partitions.
 Partitioned jobs run once per partition key that has not been materialized yet, so a second
@@ -78,7 +78,7 @@ def _champion(summary: UseCaseSummary, registry: MlflowRegistry) -> None:
 
 
 def materialize_use_case(use_case: str, defs: Definitions, instance: DagsterInstance) -> UseCaseSummary:
-    module = importlib.import_module(f"assets.{use_case}")
+    module = importlib.import_module(f"assets.{use_case}.definitions")
     resources = defs.resources or {}
     summary = UseCaseSummary(use_case)
     if hasattr(module, "discover"):

@@ -51,6 +51,6 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
             endpoint_url=settings.aws_endpoint_url,
             cache_dir=str(settings.home / "cache" / "s3"),
         ),
-        "mlflow": MlflowResource(tracking_uri=EnvVar("MLFLOW_TRACKING_URI")),
+        "mlflow_registry": MlflowResource(tracking_uri=EnvVar("MLFLOW_TRACKING_URI")),
         "annotations": AnnotationStoreResource(database_url=EnvVar("FLYWHEEL_DATABASE_URL")),
     }

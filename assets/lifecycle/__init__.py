@@ -1,0 +1,1 @@
+"""The model lifecycle every use case shares: frozen holdout, challenger, evaluation, gate, champion."""

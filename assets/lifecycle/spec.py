@@ -1,0 +1,60 @@
+"""What a use case tells the lifecycle factory: its data, its trainers, and how to judge a model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+from dagster import AssetCheckKey, AssetKey
+
+
+@dataclass(frozen=True)
+class LabelledTable:
+    """A labelled table on disk, as passed between assets (the IO manager pickles this, not the data).
+
+    ``labels`` are the class names (multi-class: values of ``label_column``) or the label columns
+    (multi-label), taken from the data itself.
+    """
+
+    path: str
+    labels: tuple[str, ...]
+    id_column: str = "id"
+    label_column: str | None = None  # multi-class only
+
+    def read(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path)
+
+
+#: A trainer: (training frame, labels, seed) -> an MLflow PythonModel honouring the model contract.
+Trainer = Callable[[pd.DataFrame, list[str], int], Any]
+
+
+@dataclass(frozen=True)
+class LifecycleSpec:
+    """One use case's lifecycle.
+
+    ``thresholds`` are absolute floors on holdout metrics; ``tolerance`` is how far the primary
+    metric may fall below the champion's before the gate refuses the challenger.
+    """
+
+    use_case: str
+    source: AssetKey
+    record_columns: tuple[str, ...]
+    trainers: Mapping[str, Trainer]
+    primary_metric: str
+    thresholds: Mapping[str, float]
+    tolerance: float = 0.0
+    task: Literal["multilabel", "multiclass"] = "multilabel"
+    holdout_fraction: float = 0.2
+    validation_fraction: float = 0.2
+    #: Trainers that never compete by default but can be chosen by run config (baselines, tests).
+    extra_trainers: Mapping[str, Trainer] = field(default_factory=dict)
+    #: Data checks that must have passed (latest evaluation) for a promotion.
+    data_checks: Sequence[AssetCheckKey] = ()
+    pip_requirements: Callable[[], list[str]] = list
+    higher_is_better: bool = True
+
+    def key(self, suffix: str) -> AssetKey:
+        return AssetKey(f"{self.use_case}_{suffix}")

@@ -1,0 +1,56 @@
+"""Great Expectations expectations as Dagster asset checks (blocking by default).
+
+A check's expectations are built from the checked table itself (e.g. one expectation per label
+column, whatever labels the data has), then validated with :func:`assets.quality.gx_runner.validate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetChecksDefinition, AssetKey, MetadataValue, asset_check
+
+from assets.lifecycle.spec import LabelledTable
+from assets.quality.gx_runner import validate
+
+ExpectationsFor = Callable[[LabelledTable, pd.DataFrame], list[Any]]
+
+
+def gx_asset_check(
+    asset_key: AssetKey, name: str, description: str, expectations: ExpectationsFor, blocking: bool = True
+) -> AssetChecksDefinition:
+    """An asset check that runs GX expectations on a ``LabelledTable`` asset."""
+
+    @asset_check(asset=asset_key, name=name, description=description, blocking=blocking)
+    def _check(table: LabelledTable) -> AssetCheckResult:
+        frame = table.read()
+        outcomes = validate(frame, expectations(table, frame), name=name)
+        failed = [o for o in outcomes if not o.success]
+        rows = pd.DataFrame(
+            [
+                {
+                    "expectation": o.expectation,
+                    "column": o.column,
+                    "success": o.success,
+                    "unexpected": o.unexpected_count,
+                    "unexpected_%": round(o.unexpected_percent, 4),
+                    "sample": ", ".join(map(str, o.sample[:5])),
+                }
+                for o in outcomes
+            ]
+        )
+        shown = rows[~rows["success"]] if failed else rows.head(12)
+        return AssetCheckResult(
+            passed=not failed,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "rows": len(frame),
+                "expectations": len(outcomes),
+                "failed_expectations": len(failed),
+                "results": MetadataValue.md(shown.to_markdown(index=False)),
+            },
+        )
+
+    return _check
