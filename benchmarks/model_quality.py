@@ -57,8 +57,14 @@ def disaster(home: Path) -> dict[str, float]:
         raise SystemExit(f"disaster graph failed: runs {summary.failed_runs}")
     result = json.loads((home / "lifecycle" / "disaster" / "evaluation.json").read_text())
     metrics = result["challenger_metrics"]
-    print(f"disaster: rows in {summary.rows_in}, kept {summary.rows_kept}, quarantined {summary.rows_quarantined}")
-    print(f"disaster: holdout rows {result['holdout_rows']} (frozen, never trained on); graph took {elapsed:.0f}s")
+    print(
+        f"disaster: rows in {summary.rows_in}, kept {summary.rows_kept}, "
+        f"quarantined {summary.rows_quarantined}"
+    )
+    print(
+        f"disaster: holdout rows {result['holdout_rows']} (frozen, never trained on); "
+        f"graph took {elapsed:.0f}s"
+    )
     for name in sorted(metrics):
         print(f"disaster: holdout {name} = {metrics[name]:.4f}")
     print(f"disaster: champion {summary.champion}; reference project reported weighted F2 ~0.567")

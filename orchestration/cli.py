@@ -90,5 +90,71 @@ def materialize(use_cases: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+# -- models --------------------------------------------------------------------------------------
+@main.group(help="Registered models: list versions and aliases; promote or roll back by hand (audited).")
+def models() -> None:
+    pass
+
+
+def _registry():
+    from resources.mlflow_registry import MlflowRegistry
+
+    return MlflowRegistry(export_defaults().mlflow_tracking_uri)
+
+
+def _actor() -> str:
+    return os.environ.get("FLYWHEEL_ACTOR") or os.environ.get("USER") or "unknown"
+
+
+@models.command("list", help="Versions of a use case's model (default: all) with aliases and metrics.")
+@click.argument("use_cases", nargs=-1)
+def models_list(use_cases: tuple[str, ...]) -> None:
+    registry = _registry()
+    for use_case in use_cases or USE_CASES:
+        versions = registry.versions(use_case)
+        if not versions:
+            if use_cases:
+                click.echo(f"{use_case}: no registered versions")
+            continue
+        aliases: dict[str, list[str]] = {}
+        for alias, version in registry.aliases_of(use_case).items():
+            aliases.setdefault(version, []).append(alias)
+        click.echo(f"{use_case}")
+        for v in versions:
+            tags = v.tags or {}
+            metric = tags.get("flywheel.primary_metric", "metric")
+            value = tags.get("flywheel.primary_metric_value")
+            shown = f"holdout {metric}={float(value):.4f}" if value else "not evaluated"
+            marks = ",".join(sorted(aliases.get(str(v.version), []))) or "-"
+            click.echo(f"  v{v.version:<4} {marks:<30} {tags.get('trainer', '?'):<28} {shown}")
+        for entry in registry.history(use_case)[-5:]:
+            click.echo(f"    {entry['at']} {entry['action']} v{entry['version']} (was v{entry['previous']}) "
+                       f"by {entry['actor']}: {entry['reason']}")  # fmt: skip
+
+
+@models.command("promote", help="Make a version the champion by hand, bypassing the gate (audited).")
+@click.argument("use_case")
+@click.option("--version", "version", required=True, help="Version to promote.")
+@click.option("--reason", required=True, help="Why: recorded on the version and in the champion history.")
+def models_promote(use_case: str, version: str, reason: str) -> None:
+    try:
+        entry = _registry().promote(use_case, version, reason=reason, actor=_actor(), action="manual-promote")
+    except Exception as exc:  # noqa: BLE001 - shown to the user
+        _fail(str(exc))
+    click.echo(f"{use_case}: champion is now v{entry['version']} (was v{entry['previous']})")
+
+
+@models.command("rollback", help="Return the champion to the previous one (or to --version).")
+@click.argument("use_case")
+@click.option("--version", "version", default=None, help="Version to return to (default: previous champion).")
+@click.option("--reason", required=True, help="Why: recorded on the version and in the champion history.")
+def models_rollback(use_case: str, version: str | None, reason: str) -> None:
+    try:
+        entry = _registry().rollback(use_case, reason=reason, version=version, actor=_actor())
+    except Exception as exc:  # noqa: BLE001
+        _fail(str(exc))
+    click.echo(f"{use_case}: rolled back to v{entry['version']} (was v{entry['previous']})")
+
+
 if __name__ == "__main__":
     main()

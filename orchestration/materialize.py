@@ -84,7 +84,7 @@ def materialize_use_case(use_case: str, defs: Definitions, instance: DagsterInst
     if hasattr(module, "discover"):
         module.discover(instance, resources)
     for job_name in module.MATERIALIZE_JOBS:
-        job = defs.get_job_def(job_name)
+        job = defs.resolve_job_def(job_name)
         keys = _pending_partitions(job, instance) if job.partitions_def else [None]
         for key in keys:
             result = job.execute_in_process(

@@ -126,7 +126,9 @@ def export_defaults(settings: Settings | None = None) -> Settings:
     for name, value in settings.as_environment().items():
         os.environ.setdefault(name, value)
     settings.home.mkdir(parents=True, exist_ok=True)
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").touch()  # an empty file: default local storage, and no warning
     if not settings.landing_is_s3:
         Path(settings.landing).mkdir(parents=True, exist_ok=True)
     return settings

@@ -4,13 +4,18 @@ A check's expectations are built from the checked table itself (e.g. one expecta
 column, whatever labels the data has), then validated with :func:`assets.quality.gx_runner.validate`.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetChecksDefinition, AssetKey, MetadataValue, asset_check
+from dagster import (
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetKey,
+    MetadataValue,
+    asset_check,
+)
 
 from assets.lifecycle.spec import LabelledTable
 from assets.quality.gx_runner import validate

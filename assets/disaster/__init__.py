@@ -1,0 +1,1 @@
+"""Disaster-message triage (36 labels): Spark cleaning and the served multi-label model."""
