@@ -77,7 +77,9 @@ def _champion(summary: UseCaseSummary, registry: MlflowRegistry) -> None:
         summary.metric = f"{name}={float(value):.4f}"
 
 
-def materialize_use_case(use_case: str, defs: Definitions, instance: DagsterInstance) -> UseCaseSummary:
+def materialize_use_case(
+    use_case: str, defs: Definitions, instance: DagsterInstance, log_level: str = "INFO"
+) -> UseCaseSummary:
     module = importlib.import_module(f"assets.{use_case}.definitions")
     resources = defs.resources or {}
     summary = UseCaseSummary(use_case)
@@ -88,7 +90,12 @@ def materialize_use_case(use_case: str, defs: Definitions, instance: DagsterInst
         keys = _pending_partitions(job, instance) if job.partitions_def else [None]
         for key in keys:
             result = job.execute_in_process(
-                instance=instance, partition_key=key, raise_on_error=False, tags={"flywheel/trigger": "cli"}
+                instance=instance,
+                partition_key=key,
+                raise_on_error=False,
+                tags={"flywheel/trigger": "cli"},
+                # Every event is stored in the instance (and shown in the UI); the console gets INFO.
+                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             )
             _collect(summary, result)
             if not result.success:

@@ -75,3 +75,25 @@ def curve_figures(
         Path(pr_curves_png(truth, proba, labels, folder / "pr_curves.png")),
         Path(roc_curves_png(truth, proba, labels, folder / "roc_curves.png")),
     ]
+
+
+def comparison_png(metrics: dict[str, dict[str, float] | None], path: Path) -> Path:
+    """Bars of each metric for each model (challenger vs champion), for MLflow and the Dagster UI."""
+    from matplotlib.figure import Figure
+
+    models = {name: values for name, values in metrics.items() if values}
+    names = sorted(next(iter(models.values())))
+    figure = Figure(figsize=(8, 4))
+    axes = figure.add_subplot()
+    width = 0.8 / max(len(models), 1)
+    for i, (model, values) in enumerate(models.items()):
+        xs = [j + i * width for j in range(len(names))]
+        axes.bar(xs, [values.get(n, 0.0) for n in names], width=width, label=model)
+    axes.set_xticks(
+        [j + width * (len(models) - 1) / 2 for j in range(len(names))], names, rotation=30, ha="right"
+    )
+    axes.set(ylim=(0, 1), title="holdout metrics")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=100)
+    return path

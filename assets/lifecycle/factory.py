@@ -10,6 +10,7 @@ only connects them to MLflow and Dagster. Two guards keep a worse model out:
   hand-launched materialization cannot promote a challenger the gate refused.
 """
 
+import base64
 import json
 import tempfile
 import time
@@ -34,7 +35,7 @@ from dagster import (
     asset_check,
 )
 
-from assets.lifecycle.evaluation import Evaluation, curve_figures, evaluate
+from assets.lifecycle.evaluation import Evaluation, comparison_png, curve_figures, evaluate
 from assets.lifecycle.gate import GateDecision, decide
 from assets.lifecycle.holdout import HoldoutStore, in_holdout
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
@@ -72,6 +73,12 @@ def _records(spec: LifecycleSpec, frame: pd.DataFrame) -> pd.DataFrame:
 
 def _md_table(df: pd.DataFrame, floatfmt: str = ".4f") -> MetadataValue:
     return MetadataValue.md(df.to_markdown(index=False, floatfmt=floatfmt))
+
+
+def _png_markdown(path: Path) -> str:
+    """A PNG inlined in markdown, so the plot shows in the Dagster UI's metadata panel."""
+    encoded = base64.b64encode(path.read_bytes()).decode()
+    return f"![{path.stem}](data:image/png;base64,{encoded})"
 
 
 def failed_data_checks(instance: DagsterInstance, spec: LifecycleSpec) -> list[str]:
@@ -301,6 +308,13 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             if champ_eval:
                 mlflow.log_metrics({f"champion_{k}": v for k, v in champ_eval.metrics.items()})
             figures = curve_figures(holdout, frame, ch_pred, spec.task, figures_dir)
+            compared = comparison_png(
+                {
+                    f"challenger v{ch_version}": ch_eval.metrics,
+                    f"champion v{champ_version}": champ_eval.metrics if champ_eval else None,
+                },
+                figures_dir / "side_by_side.png",
+            )
             ch_eval.report.to_csv(figures_dir / "holdout_report.csv", index=False)
             side_by_side.to_csv(figures_dir / "side_by_side.csv", index=False)
             mlflow.log_artifacts(str(figures_dir), artifact_path="holdout")
@@ -325,6 +339,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
                 f"holdout_{spec.primary_metric}": float(ch_eval.metrics[spec.primary_metric]),
                 "side_by_side": _md_table(side_by_side),
                 "holdout_report": _md_table(ch_eval.report.head(40)),
+                "side_by_side_plot": MetadataValue.md(_png_markdown(compared)),
                 "pr_curves": MetadataValue.path(str(figures[0])),
                 "roc_curves": MetadataValue.path(str(figures[1])),
             }
