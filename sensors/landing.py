@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dagster import (
+    DagsterInstance,
     DefaultSensorStatus,
     DynamicPartitionsDefinition,
     RunRequest,
@@ -104,3 +105,20 @@ def build_landing_sensor(
         )
 
     return _sensor
+
+
+def register_landing_partitions(
+    instance: DagsterInstance,
+    object_store: ObjectStoreResource,
+    use_case: str,
+    partitions_def: DynamicPartitionsDefinition,
+    accept: Callable[[ObjectInfo], bool] = lambda _o: True,
+) -> list[str]:
+    """Add every landed object not yet known as a partition (for ``flywheel materialize``'s
+    ``discover`` hook); returns the keys added. Runs then go to the partitions not yet materialized.
+    """
+    known = set(instance.get_dynamic_partitions(partitions_def.name))
+    new_keys = [o.key for o in object_store.list(f"{use_case}/") if accept(o) and o.key not in known]
+    if new_keys:
+        instance.add_dynamic_partitions(partitions_def.name, new_keys)
+    return new_keys

@@ -15,7 +15,7 @@ from dagster import (
 
 from orchestration.settings import Settings
 from resources.object_store import ObjectInfo, ObjectStoreResource
-from sensors.landing import LandingCursor, build_landing_sensor, plan_new_objects
+from sensors.landing import LandingCursor, build_landing_sensor, plan_new_objects, register_landing_partitions
 
 FILES = DynamicPartitionsDefinition(name="demo_files")
 
@@ -64,6 +64,13 @@ def test_one_run_per_new_file_and_none_for_unchanged(s3_env: Settings) -> None:
     assert sorted(r.partition_key for r in third.run_requests) == ["demo/0-earlier-name.csv", "demo/a.csv"]
     assert len({r.run_key for r in third.run_requests} | {r.run_key for r in first.run_requests}) == 4
     assert not getattr(_tick(sensor, instance, store, third.cursor), "run_requests", None)
+
+    # The materialize path registers the same files, and only once.
+    other = DynamicPartitionsDefinition(name="demo_files_cli")
+    accept_csv = lambda o: o.key.endswith(".csv")  # noqa: E731
+    added = register_landing_partitions(instance, store, "demo", other, accept=accept_csv)
+    assert sorted(added) == ["demo/0-earlier-name.csv", "demo/a.csv", "demo/b.csv"]
+    assert register_landing_partitions(instance, store, "demo", other, accept=accept_csv) == []
 
 
 def test_cursor_round_trip_and_same_second_files() -> None:
