@@ -33,6 +33,7 @@ MESSAGES_B = """id,message,original,genre
 1,copy of one in a later file,,direct
 11,categories in another order,,social
 13,valid after an empty first copy,,news
+14,"  	 ",,news
 """
 CATEGORIES = """id,categories
 1,related-1;request-1;water-1;child_alone-0
@@ -55,8 +56,9 @@ def spark():
     return SparkResource(master="local[2]").spark_session
 
 
-@pytest.fixture
-def synthetic(tmp_path: Path, spark):
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory, spark):
+    tmp_path = tmp_path_factory.mktemp("disaster-csv")
     paths = {}
     for name, text in [("a.csv", MESSAGES_A), ("b.csv", MESSAGES_B), ("categories.csv", CATEGORIES)]:
         paths[name] = tmp_path / name
@@ -67,12 +69,12 @@ def synthetic(tmp_path: Path, spark):
 
 def test_every_reason_counted_and_rows_conserved(synthetic) -> None:
     counts = synthetic.counts
-    assert counts["rows_in"] == 15
+    assert counts["rows_in"] == 16
     assert counts["rows_in"] == counts["rows_kept"] + counts["rows_quarantined"]
     assert synthetic.kept.count() == counts["rows_kept"] == 4
     assert synthetic.quarantine.count() == counts["rows_quarantined"]
     assert {r: counts[f"quarantined_{r}"] for r in REASONS} == {
-        "malformed_row": 4,
+        "malformed_row": 5,
         "no_categories": 1,
         "malformed_categories": 2,
         "related_2": 1,
@@ -87,7 +89,7 @@ def test_each_record_gets_the_first_matching_reason(synthetic) -> None:
     by_reason: dict[str, list] = {}
     for row in rows:
         by_reason.setdefault(row["reason"], []).append(row)
-    assert sorted(r["id"] for r in by_reason["malformed_row"] if r["id"] is not None) == [4, 5, 13]
+    assert sorted(r["id"] for r in by_reason["malformed_row"] if r["id"] is not None) == [4, 5, 13, 14]
     assert [r["id"] for r in by_reason["malformed_row"] if r["id"] is None] == [None]  # "abc"
     assert [r["id"] for r in by_reason["no_categories"]] == [6]
     assert sorted(r["id"] for r in by_reason["malformed_categories"]) == [7, 8]

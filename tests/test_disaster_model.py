@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 
 from assets.disaster.cleaning import parse_categories
 from assets.disaster.model import (
@@ -69,9 +69,9 @@ def test_output_contract_on_raw_records(model: DisasterTriageModel, data) -> Non
     # child_alone is never 1 in the public data: it still gets a column, at its training rate.
     assert train["child_alone"].sum() == 0
     assert (out["child_alone"] == 0.0).all() and "child_alone" not in model.classifiers
-    # Missing columns are tolerated too: only the message matters then.
+    # Missing columns are tolerated too: without genre only the message matters.
     assert len(model.predict(None, records[["id", "message"]])) == len(records)
-    assert set(RECORD_COLUMNS) <= set(records.columns)
+    assert model.predict(None, records.iloc[:0]).columns.tolist() == [*labels, "prediction"]
 
 
 def test_predictions_follow_the_text(model: DisasterTriageModel, data) -> None:
@@ -94,8 +94,10 @@ def test_beats_the_majority_baseline(model: DisasterTriageModel, data) -> None:
 
     majority = train_majority(train, labels)
     assert majority.predict(None, evaluation.head(3))["prediction"].tolist() == [["related"]] * 3
+    assert train_majority not in TRAINERS.values()
     assert f2(model) > f2(majority) + 0.1
-    assert set(TRAINERS) == {"tfidf_logreg", "tfidf_wordchar_logreg"}
+    stronger = TRAINERS["tfidf_wordchar_logreg"](train, labels, 0)
+    assert f2(stronger) > f2(majority) + 0.1
 
 
 def test_logged_model_predicts_the_same(
@@ -103,7 +105,6 @@ def test_logged_model_predicts_the_same(
 ) -> None:
     _, evaluation, _ = data
     records = pd.concat([_raw_records(), evaluation[list(RECORD_COLUMNS)].head(50)], ignore_index=True)
-    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(flywheel_env.mlflow_tracking_uri)
     try:
         experiment = mlflow.create_experiment("disaster-test", artifact_location=(tmp_path / "art").as_uri())
@@ -113,9 +114,8 @@ def test_logged_model_predicts_the_same(
             )
         loaded = mlflow.pyfunc.load_model(info.model_uri)
     finally:
-        mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(None)  # later tests read their own MLFLOW_TRACKING_URI again
     pd.testing.assert_frame_equal(loaded.predict(records), model.predict(None, records))
-    requirements = (tmp_path / "art").rglob("requirements.txt")
-    pinned = next(requirements).read_text()
-    assert f"scikit-learn=={__import__('sklearn').__version__}" in pinned
-    assert np.isfinite(loaded.predict(records).drop(columns="prediction").to_numpy()).all()
+    pinned = next((tmp_path / "art").rglob("requirements.txt")).read_text().split()
+    assert set(pip_requirements()) <= set(pinned)
+    assert f"scikit-learn=={sklearn.__version__}" in pinned

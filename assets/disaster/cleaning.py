@@ -59,6 +59,12 @@ _INTEGER = r"^\s*-?\d+\s*$"
 
 @dataclass
 class CleanResult:
+    """``kept`` and ``quarantine`` are checkpointed: writing or counting them does not re-read the CSVs.
+
+    ``counts``: ``rows_in``, ``rows_kept``, ``rows_quarantined``, ``quarantined_<reason>`` for every
+    reason (zeros included), ``category_rows_in`` and ``orphan_category_rows``.
+    """
+
     kept: DataFrame
     quarantine: DataFrame
     labels: list[str]
@@ -156,7 +162,10 @@ def _category_checks(labels: list[str]) -> tuple[Column, Column, Column]:
 def clean_disaster(
     spark: SparkSession, messages_paths: list[str], categories_paths: list[str]
 ) -> CleanResult:
-    """Join messages with their categories, one int 0/1 column per label; quarantine the rest."""
+    """Join messages with their categories, one int 0/1 column per label; quarantine the rest.
+
+    Paths may be files, directories or globs, local or remote (anything ``spark.read.csv`` takes).
+    """
     messages = (
         _read_csv(spark, messages_paths, MESSAGE_COLUMNS)
         .withColumn("_mid", _parse_id(F.col("id")))
@@ -175,7 +184,7 @@ def clean_disaster(
         "left",
     )
     well_formed, related_2, non_binary = _category_checks(labels)
-    missing_text = F.col("message").isNull() | (F.trim("message") == "")
+    missing_text = F.col("message").isNull() | F.col("message").rlike(r"^\s*$")
     reason = (
         F.when(F.col(_CORRUPT).isNotNull() | F.col("_mid").isNull() | missing_text, "malformed_row")
         .when(F.col("_cid").isNull(), "no_categories")
