@@ -14,7 +14,9 @@ def test_definitions_have_every_shared_resource(flywheel_env: Settings) -> None:
     from orchestration.definitions import build_definitions
 
     defs = build_definitions()
-    assert {"spark", "kafka", "object_store", "mlflow_registry", "annotations", "io_manager"} <= set(defs.resources)
+    assert {"spark", "kafka", "object_store", "mlflow_registry", "annotations", "io_manager"} <= set(
+        defs.resources
+    )
 
 
 def test_dagster_definitions_validate(flywheel_env: Settings) -> None:
