@@ -1,0 +1,1 @@
+"""Smartwatch activity recognition (CASAS ArWISE): layouts, cleaning, features, models, generators."""
