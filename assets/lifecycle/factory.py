@@ -206,7 +206,8 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
                 started = time.monotonic()
                 model = available[name](train, labels, config.seed)
                 fit_seconds = time.monotonic() - started
-                result = evaluate(training_set, valid, model.predict(None, _records(spec, valid)), spec.task)
+                predictions = model.predict(None, _records(spec, valid))
+                result = evaluate(training_set, valid, predictions, spec.task)
                 score = result.metrics[spec.primary_metric]
                 rows.append({"trainer": name, "fit_seconds": round(fit_seconds, 1), **result.metrics})
                 with mlflow.start_run(run_name=name, nested=True):
@@ -215,6 +216,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
                     mlflow.log_metric("fit_seconds", fit_seconds)
                 if best_score is None or _better(spec, score, best_score):
                     best_name, best_score, best_model, best_eval = name, score, model, result
+                    best_predictions = predictions
                 context.log.info(
                     f"{name}: validation {spec.primary_metric}={score:.4f} in {fit_seconds:.0f}s"
                 )
@@ -226,8 +228,8 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
                 comparison.to_csv(Path(tmp) / "trainer_comparison.csv", index=False)
                 best_eval.report.to_csv(Path(tmp) / "validation_report.csv", index=False)
                 mlflow.log_artifacts(tmp, artifact_path="validation")
-                valid_pred = best_model.predict(None, _records(spec, valid))
-                for figure in curve_figures(training_set, valid, valid_pred, spec.task, Path(tmp) / "curves"):
+                curves = curve_figures(training_set, valid, best_predictions, spec.task, Path(tmp) / "curves")
+                for figure in curves:
                     mlflow.log_artifact(str(figure), artifact_path="validation")
             if config.refit_on_all and len(valid):
                 best_model = available[best_name](frame, labels, config.seed)
