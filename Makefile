@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
 	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	@# Headless Chromium for the browser tests (Debian package; playwright drives it).
+	command -v chromium >/dev/null || apt-get install -y -q chromium || sudo apt-get install -y -q chromium
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -90,6 +90,52 @@ def materialize(use_cases: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+# -- simulate / generate ------------------------------------------------------------------------
+@main.command(help="Publish generated records to a use case's topic (<uc>.records), as devices would.")
+@click.argument("use_case")
+@click.option("--count", default=1000, show_default=True, type=click.IntRange(min=1), help="Records to send.")
+@click.option("--rate", default=None, type=click.FloatRange(min=0, min_open=True), help="Records per second.")
+@click.option("--seed", default=0, show_default=True, help="Same seed, same records.")
+@click.option("--poison-share", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of malformed messages mixed in (tests the dead-letter path).")  # fmt: skip
+def simulate(use_case: str, count: int, rate: float | None, seed: int, poison_share: float) -> None:
+    from orchestration.simulate import simulate as run_simulation
+
+    settings = export_defaults()
+    try:
+        report = run_simulation(settings, use_case, count, rate, seed, poison_share, log=click.echo)
+    except ValueError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - broker errors are shown, not traced
+        where = settings.kafka_bootstrap_servers
+        _fail(f"could not publish to Kafka at {where}: {exc} (is `flywheel infra up` done?)")
+    click.echo(
+        f"sent {report.sent} records to {report.topic} ({report.poison} poison) in {report.seconds:.1f}s "
+        f"= {report.rate:.0f}/s"
+    )
+
+
+@main.group(help="Generate data at scale in a use case's real landing format (for benchmarks).")
+def generate() -> None:
+    pass
+
+
+@generate.command("activity", help="Layout-(a) CASAS participant files of generated 10 Hz watch data.")
+@click.option("--participants", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option("--hours", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write to.")
+@click.option("--seed", default=0, show_default=True)
+def generate_activity(participants: int, hours: float, out_dir: str, seed: int) -> None:
+    from assets.activity.generator import fit_window_stats, write_raw_files
+    from assets.activity.simulation import reference_windows
+
+    settings = export_defaults()
+    stats = fit_window_stats(reference_windows(settings.home))
+    paths = write_raw_files(None, participants, hours, out_dir, seed, stats=stats)
+    size = sum(p.stat().st_size for p in paths)
+    click.echo(f"wrote {len(paths)} files, {size / 1e6:.1f} MB, to {out_dir}")
+
+
 # -- models --------------------------------------------------------------------------------------
 @main.group(help="Registered models: list versions and aliases; promote or roll back by hand (audited).")
 def models() -> None:
@@ -155,6 +201,14 @@ def models_rollback(use_case: str, version: str | None, reason: str) -> None:
         _fail(str(exc))
     click.echo(f"{use_case}: rolled back to v{entry['version']} (was v{entry['previous']})")
 
+
+def _register_annotate() -> None:
+    from apps.annotate.cli import annotate_command
+
+    main.add_command(annotate_command)
+
+
+_register_annotate()
 
 if __name__ == "__main__":
     main()

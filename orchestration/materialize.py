@@ -17,6 +17,7 @@ from typing import Any
 from dagster import DagsterInstance, Definitions, DynamicPartitionsDefinition, JobDefinition
 
 from orchestration.settings import export_defaults
+from resources import build_resources
 from resources.mlflow_registry import CHAMPION, MlflowRegistry
 
 
@@ -81,7 +82,7 @@ def materialize_use_case(
     use_case: str, defs: Definitions, instance: DagsterInstance, log_level: str = "INFO"
 ) -> UseCaseSummary:
     module = importlib.import_module(f"assets.{use_case}.definitions")
-    resources = defs.resources or {}
+    resources = build_resources(resolved=True)
     summary = UseCaseSummary(use_case)
     if hasattr(module, "discover"):
         module.discover(instance, resources)

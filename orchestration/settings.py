@@ -58,6 +58,13 @@ class Settings:
     kafka_replication: int
     maven_repo: str
     spark_packages: tuple[str, ...] = field(default_factory=tuple)
+    #: Prepended to every topic name (``FLYWHEEL_TOPIC_PREFIX``): several deployments (or test runs)
+    #: can then share one cluster without reading each other's records.
+    topic_prefix: str = ""
+
+    def topic(self, use_case: str, kind: str = "records") -> str:
+        """``<prefix><use_case>.<kind>``: ``records`` in, ``predictions`` and ``deadletter`` out."""
+        return f"{self.topic_prefix}{use_case}.{kind}"
 
     @property
     def landing_is_s3(self) -> bool:
@@ -112,6 +119,7 @@ def get_settings() -> Settings:
         kafka_replication=_int_env("FLYWHEEL_KAFKA_REPLICATION", 1),
         maven_repo=(_env("FLYWHEEL_MAVEN_REPO") or DEFAULT_MAVEN_REPO).rstrip("/"),
         spark_packages=packages,
+        topic_prefix=_env("FLYWHEEL_TOPIC_PREFIX") or "",
     )
 
 

@@ -25,32 +25,42 @@ __all__ = [
 ]
 
 
-def build_resources(settings: Settings | None = None) -> dict[str, object]:
+def build_resources(settings: Settings | None = None, resolved: bool = False) -> dict[str, object]:
     """The resource dictionary for ``Definitions``.
 
     Endpoints are ``EnvVar``s, so the UI shows where each value comes from and a deployment changes
     them without code; ``export_defaults`` makes sure each variable has its embedded default.
     Optional endpoints (``AWS_ENDPOINT_URL``) and sizes are taken from settings when loaded.
+    ``resolved=True`` gives plain values instead, for code that uses resources outside a run
+    (the CLI, ``discover`` hooks, the simulator).
     """
     settings = export_defaults(settings)
+
+    def env(name: str, value: str) -> object:
+        return value if resolved else EnvVar(name)
+
     return {
         # Explicit, so that in-process runs (``flywheel materialize``, tests) persist outputs too.
         "io_manager": FilesystemIOManager(base_dir=str(settings.home / "storage")),
         "spark": SparkResource(
-            master=EnvVar("SPARK_MASTER"),
+            master=env("SPARK_MASTER", settings.spark_master),
             packages=",".join(settings.spark_packages),
             s3_endpoint=settings.aws_endpoint_url,
         ),
         "kafka": KafkaResource(
-            bootstrap_servers=EnvVar("KAFKA_BOOTSTRAP_SERVERS"),
+            bootstrap_servers=env("KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers),
             default_partitions=settings.kafka_partitions,
             replication_factor=settings.kafka_replication,
         ),
         "object_store": ObjectStoreResource(
-            landing=EnvVar("FLYWHEEL_LANDING"),
+            landing=env("FLYWHEEL_LANDING", settings.landing),
             endpoint_url=settings.aws_endpoint_url,
             cache_dir=str(settings.home / "cache" / "s3"),
         ),
-        "mlflow_registry": MlflowResource(tracking_uri=EnvVar("MLFLOW_TRACKING_URI")),
-        "annotations": AnnotationStoreResource(database_url=EnvVar("FLYWHEEL_DATABASE_URL")),
+        "mlflow_registry": MlflowResource(
+            tracking_uri=env("MLFLOW_TRACKING_URI", settings.mlflow_tracking_uri)
+        ),
+        "annotations": AnnotationStoreResource(
+            database_url=env("FLYWHEEL_DATABASE_URL", settings.database_url)
+        ),
     }

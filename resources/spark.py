@@ -8,6 +8,7 @@ every asset in a process (and every test in a session) shares one session.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from dagster import InitResourceContext
@@ -36,6 +37,8 @@ def build_spark_config(
     config: dict[str, Any] = {"spark.master": master, "spark.app.name": app_name}
     if master.startswith("local"):
         config.update(LOCAL_DEFAULTS)
+        # Python workers (pandas UDFs, mapInPandas) must run the driver's interpreter, i.e. the venv.
+        config["spark.pyspark.python"] = sys.executable
     if packages:
         config["spark.jars.packages"] = ",".join(packages)
     if s3_endpoint:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,6 +90,8 @@ def flywheel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_templat
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
+        # Tests share one broker: each gets its own topics.
+        "FLYWHEEL_TOPIC_PREFIX": f"t{uuid.uuid4().hex[:10]}.",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)

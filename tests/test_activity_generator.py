@@ -22,6 +22,8 @@ from assets.activity.generator import (
     write_raw_files,
 )
 from assets.activity.layouts import LABEL_COLUMN, WINDOW_COLUMNS, detect_layout
+from assets.activity.quality import window_checks
+from assets.quality.gx_runner import validate
 from resources.spark import SparkResource
 
 # Python workers (mapInPandas, foreach) must run this interpreter, not whatever python3 is on PATH.
@@ -123,3 +125,20 @@ def test_raw_files_are_layout_a_and_clean(spark, stats: WindowStats, tmp_path: P
     windows = build_windows(result.kept).toPandas()
     assert 0 < len(windows) <= 72 and windows[LABEL_COLUMN].notna().any()
     assert set(windows[LABEL_COLUMN].dropna()) <= set(stats.classes)
+
+
+def test_generated_windows_pass_the_checks_real_windows_pass(
+    generated: pd.DataFrame, real: pd.DataFrame
+) -> None:
+    """The same GX expectations as the ``activity_windows`` asset checks, on real and generated windows."""
+    for name, frame in (("real", real), ("generated", generated)):
+        frame = frame.assign(participant=name)
+        for check in window_checks():
+            outcomes = validate(check.prepare(frame), check.expectations(frame), name=f"{name}_{check.name}")
+            failed = [(o.expectation, o.column, o.sample[:3]) for o in outcomes if not o.success]
+            assert not failed, f"{name} windows fail {check.name}: {failed}"
+    broken = generated.assign(participant="broken")
+    broken.loc[broken.index[0], "user_acceleration_x_5"] = 40.0  # 40 g: a unit error
+    [ranges] = [c for c in window_checks() if c.name == "activity_sensor_ranges"]
+    outcomes = validate(ranges.prepare(broken), ranges.expectations(broken), name="broken_ranges")
+    assert [o.unexpected_count for o in outcomes] == [1, 0]

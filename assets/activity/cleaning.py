@@ -258,8 +258,11 @@ def clean_raw(
     return _finish(labelled, "raw", ["participant", *_typed(RAW_FIELDS, kinds), LABEL_COLUMN])
 
 
-def clean_windows(spark: SparkSession, paths: Sequence[str]) -> CleanResult:
-    """Window files (layout b) → ``stamp``, 800 doubles (location may be null), ``activity_label``."""
+def clean_windows(spark: SparkSession, paths: Sequence[str], keep_position: bool = False) -> CleanResult:
+    """Window files (layout b) → ``stamp``, 800 doubles (location may be null), ``activity_label``.
+
+    ``keep_position`` adds ``source_file`` and ``line`` in front, so checks can see file order.
+    """
     kinds = [
         _TEXT
         if name in ("stamp", LABEL_COLUMN)
@@ -269,7 +272,8 @@ def clean_windows(spark: SparkSession, paths: Sequence[str]) -> CleanResult:
         for name in WINDOW_COLUMNS
     ]
     classified = _classify(read_lines(spark, paths), "windows", WINDOW_COLUMNS, kinds)
-    return _finish(classified, "windows", _typed(WINDOW_COLUMNS, kinds))
+    position = ["source_file", "line"] if keep_position else []
+    return _finish(classified, "windows", [*position, *_typed(WINDOW_COLUMNS, kinds)])
 
 
 def clean_features(spark: SparkSession, paths: Sequence[str]) -> CleanResult:
@@ -284,7 +288,9 @@ def clean(spark: SparkSession, layout: Layout, paths: Sequence[str]) -> CleanRes
     return {"raw": clean_raw, "windows": clean_windows, "features": clean_features}[layout](spark, paths)
 
 
-def build_windows(rows: DataFrame, max_gap_seconds: float = 0.15) -> DataFrame:
+def build_windows(
+    rows: DataFrame, max_gap_seconds: float = 0.15, keep_participant: bool = False
+) -> DataFrame:
     """Clean raw rows (from :func:`clean_raw`) → layout-(b) windows of ``WINDOW_STEPS`` consecutive rows.
 
     Rows are consecutive when less than ``max_gap_seconds`` apart (10 Hz gives 0.1 s); a longer gap
@@ -321,5 +327,8 @@ def build_windows(rows: DataFrame, max_gap_seconds: float = 0.15) -> DataFrame:
         for field in (*WINDOW_SIGNALS, *WINDOW_LOCATION)
     ]
     return windows.where(F.size("_steps") == WINDOW_STEPS).select(
-        "stamp", *steps, F.when(votes * 2 > WINDOW_STEPS, F.col("_mode")).alias(LABEL_COLUMN)
+        *(["participant"] if keep_participant else []),
+        "stamp",
+        *steps,
+        F.when(votes * 2 > WINDOW_STEPS, F.col("_mode")).alias(LABEL_COLUMN),
     )

@@ -46,6 +46,8 @@ from scipy.ndimage import uniform_filter1d
 
 from assets.activity.layouts import (
     LABEL_COLUMN,
+    MAX_ABS_ACCELERATION_G,
+    MAX_ABS_ROTATION_RAD_S,
     RAW_FIELDS,
     RAW_TYPES,
     SAMPLE_RATE_HZ,
@@ -63,6 +65,12 @@ _EPSILON = 1e-9
 _START = dt.datetime(2024, 1, 1, 8, 0, 0)
 _STEP_MICROS = int(1_000_000 / SAMPLE_RATE_HZ)
 _SIGNALS = len(WINDOW_SIGNALS)
+_FULL_SCALE = np.array(
+    [
+        MAX_ABS_ACCELERATION_G if s.startswith("user_acceleration") else MAX_ABS_ROTATION_RAD_S
+        for s in WINDOW_SIGNALS
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -179,7 +187,9 @@ def _sample_signals(stats: ClassStats, count: int, rng: np.random.Generator) -> 
         [np.interp(uniform[:, a], _LEVELS, stats.quantiles[a]) for a in range(_SIGNALS)], axis=1
     )
     levels = stats.level_mean + rng.standard_normal((count, 2 * _SIGNALS)) @ stats.level_cholesky.T
-    return np.exp(levels[:, _SIGNALS:, None]) * (levels[:, :_SIGNALS, None] + _standardise(marginal))
+    signals = np.exp(levels[:, _SIGNALS:, None]) * (levels[:, :_SIGNALS, None] + _standardise(marginal))
+    # The sensors saturate at full scale; the Gaussian level model's tails would not.
+    return np.clip(signals, -_FULL_SCALE[None, :, None], _FULL_SCALE[None, :, None])
 
 
 def _sample_location(stats: ClassStats, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -206,6 +216,12 @@ def _windows_batch(stats: WindowStats, ids: np.ndarray, rng: np.random.Generator
     )
     frame[LABEL_COLUMN] = np.asarray(stats.classes, dtype=object)[chosen]
     return frame
+
+
+def sample_windows(stats: WindowStats, count: int, seed: int = 0, first_id: int = 0) -> pd.DataFrame:
+    """``count`` labelled layout-(b) windows in this process (the simulator's small batches)."""
+    ids = np.arange(first_id, first_id + count)
+    return _windows_batch(stats, ids, np.random.default_rng([seed, first_id]))
 
 
 WINDOW_SCHEMA = T.StructType(

@@ -25,6 +25,10 @@ LABEL_COLUMN = "activity_label"
 #: 10 Hz rows per window: 10 s, the window length of the ArWISE raw-window data.
 WINDOW_STEPS = 100
 SAMPLE_RATE_HZ = 10.0
+#: Full-scale range of the watch's sensors (Apple Watch): user acceleration in g, rotation rate in rad/s
+#: (2000 °/s). Real readings saturate there; a value beyond is a unit or parsing error.
+MAX_ABS_ACCELERATION_G = 16.0
+MAX_ABS_ROTATION_RAD_S = 35.0
 #: ``%Y-%m-%d %H:%M:%S.%f`` as written by the CASAS tools (local time, no zone).
 STAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 

@@ -28,7 +28,6 @@ from resources.object_store import ObjectStoreResource
 from resources.spark import SparkResource
 
 USE_CASE = "disaster"
-TOPIC = "disaster.records"
 GENRES = ["news", "direct", "social"]
 CLEAN = AssetKey("disaster_clean")
 

@@ -55,6 +55,10 @@ def evaluate(table: LabelledTable, frame: pd.DataFrame, predictions: pd.DataFram
         "macro_f1": float(f1_score(truth, predicted, average="macro", zero_division=0)),
         "weighted_f1": float(f1_score(truth, predicted, average="weighted", zero_division=0)),
     }
+    # The best constant guess on this very set: a model must beat it to have learnt anything.
+    majority = float(pd.Series(truth).value_counts(normalize=True).iloc[0]) if len(truth) else 0.0
+    metrics["majority_accuracy"] = majority
+    metrics["accuracy_lift"] = metrics["accuracy"] - majority
     report = pd.DataFrame(classification_report(truth, predicted, output_dict=True, zero_division=0)).T
     return Evaluation(metrics, report.reset_index(names="class"))
 

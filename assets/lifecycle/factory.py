@@ -163,6 +163,10 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         train = frame[keep].reset_index(drop=True)
         path = _lifecycle_dir(spec) / "training_set.parquet"
         train.to_parquet(path, index=False)
+        # What the models will predict, for tools outside the graph (the annotation page).
+        (path.parent / "labels.json").write_text(
+            json.dumps({"labels": list(source.labels), "task": spec.task})
+        )
         meta: dict[str, Any] = {"rows": len(train), "held_out_rows_excluded": int((~keep).sum())}
         if spec.task == "multilabel":
             prevalence = train[list(source.labels)].mean().rename_axis("label").reset_index(name="prevalence")

@@ -1,0 +1,301 @@
+"""The JSON API handlers (documented route by route in :mod:`apps.annotate.server`).
+
+Store calls are blocking SQLAlchemy calls, so they run in the thread pool: one slow write must not
+freeze the page for every other annotator.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import mimetypes
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from apps.annotate import lookup, render
+from apps.annotate.guard import ApiError, json_object, require_token, short_string
+from apps.annotate.labelsets import LabelSet, LabelSetError, labels_from_table, save
+from apps.annotate.uploads import UploadError, UploadPlan, plan_upload, read_table
+from resources.annotation_store import AnnotationStore
+
+MAX_QUEUE_LIMIT = 200
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+
+
+def _store(request: Request) -> AnnotationStore:
+    return request.app.state.store
+
+
+def use_case_of(request: Request) -> tuple[str, LabelSet]:
+    """The path's use case and its label set; 404 for a use case the page does not serve."""
+    uc = request.path_params["use_case"]
+    label_set = request.app.state.label_sets.get(uc)
+    if label_set is None:
+        known = sorted(request.app.state.label_sets)
+        raise ApiError(404, f"unknown use case {uc[:64]!r}", {"use_cases": known})
+    return uc, label_set
+
+
+def media_url(use_case: str, sample_id: str) -> str:
+    return f"/api/{quote(use_case)}/media/{quote(sample_id, safe='')}"
+
+
+def queue_item(use_case: str, row: dict[str, Any]) -> dict[str, Any]:
+    url = media_url(use_case, row["sample_id"])
+    return {
+        "sample_id": row["sample_id"],
+        "score": row["score"],
+        "strategy": row["strategy"],
+        "model_version": row["model_version"],
+        "enqueued_at": row["enqueued_at"].isoformat() if row["enqueued_at"] else None,
+        "payload": row["payload"],
+        "kind": render.kind_of(row["payload"], url),
+        "html": render.render_payload(row["payload"], url),
+    }
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok", "use_cases": sorted(request.app.state.label_sets)})
+
+
+async def auth_check(request: Request) -> JSONResponse:
+    require_token(request)
+    return JSONResponse({"ok": True})
+
+
+async def queue(request: Request) -> JSONResponse:
+    uc, label_set = use_case_of(request)
+    raw = request.query_params.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_QUEUE_LIMIT:
+        raise ApiError(422, f"limit must be a whole number from 1 to {MAX_QUEUE_LIMIT}")
+    store = _store(request)
+    rows = await run_in_threadpool(store.queue, uc, int(raw))
+    counts = await run_in_threadpool(store.counts, uc)
+    items = [queue_item(uc, row) for row in rows]
+    return JSONResponse({**label_set.as_json(), "counts": counts, "items": items})
+
+
+async def post_label(request: Request) -> JSONResponse:
+    require_token(request)
+    uc, label_set = use_case_of(request)
+    body = await json_object(request, {"sample_id": str, "label": (str, list), "annotator": str})
+    sample_id = short_string(body, "sample_id", 256)
+    annotator = short_string(body, "annotator", 128)
+    if "label" not in body:
+        raise ApiError(422, "label is required")
+    try:
+        label = label_set.validate(body["label"])
+    except LabelSetError as exc:
+        raise ApiError(422, str(exc), label_set.as_json()) from exc
+    store = _store(request)
+    if await run_in_threadpool(lookup.sample_status, store, uc, sample_id) is None:
+        raise ApiError(404, f"unknown sample {sample_id[:80]!r} in {uc!r}")
+    label_id = await run_in_threadpool(store.add_label, uc, sample_id, label, annotator, "page")
+    counts = await run_in_threadpool(store.counts, uc)
+    body = {"label_id": label_id, "sample_id": sample_id, "label": label, "annotator": annotator}
+    return JSONResponse({**body, "counts": counts}, status_code=201)
+
+
+async def skip(request: Request) -> JSONResponse:
+    require_token(request)
+    uc, _ = use_case_of(request)
+    body = await json_object(request, {"sample_id": str})
+    sample_id = short_string(body, "sample_id", 256)
+    store = _store(request)
+    status = await run_in_threadpool(lookup.sample_status, store, uc, sample_id)
+    if status is None:
+        raise ApiError(404, f"unknown sample {sample_id[:80]!r} in {uc!r}")
+    if status == "labelled":
+        raise ApiError(409, "sample is labelled; undo its label before skipping it")
+    await run_in_threadpool(store.skip, uc, sample_id)
+    counts = await run_in_threadpool(store.counts, uc)
+    return JSONResponse({"sample_id": sample_id, "status": "skipped", "counts": counts})
+
+
+async def undo(request: Request) -> JSONResponse:
+    require_token(request)
+    uc, _ = use_case_of(request)
+    body = await json_object(request, {"label_id": int})
+    label_id = body.get("label_id")
+    if not isinstance(label_id, int) or label_id < 1:
+        raise ApiError(422, "label_id is required (a positive integer)")
+    store = _store(request)
+    if await run_in_threadpool(lookup.active_label, store, uc, label_id) is None:
+        raise ApiError(404, f"no active label {label_id} in {uc!r}")
+    try:
+        row = await run_in_threadpool(store.undo, label_id)
+    except KeyError as exc:  # undone by someone else between the check and the write
+        raise ApiError(404, f"no active label {label_id} in {uc!r}") from exc
+    counts = await run_in_threadpool(store.counts, uc)
+    body = {"label_id": label_id, "sample_id": row["sample_id"], "status": "queued"}
+    return JSONResponse({**body, "counts": counts})
+
+
+def _labels_csv(rows: list[dict[str, Any]], texts: dict[str, str]) -> str:
+    """One row per label; list labels (multi-label) as JSON, which the upload reads back unchanged."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["label_id", "sample_id", "label", "annotator", "source", "created_at", "text"])
+    for r in rows:
+        label = json.dumps(r["label"]) if isinstance(r["label"], list) else r["label"]
+        writer.writerow(
+            [
+                r["label_id"],
+                r["sample_id"],
+                label,
+                r["annotator"],
+                r["source"],
+                r["created_at"],
+                texts.get(r["sample_id"], ""),
+            ]
+        )
+    return out.getvalue()
+
+
+async def download_labels(request: Request) -> Response:
+    uc, _ = use_case_of(request)
+    fmt = request.query_params.get("format", "json")
+    after = request.query_params.get("after_id", "0")
+    if fmt not in ("json", "csv"):
+        raise ApiError(422, "format must be json or csv")
+    if not after.isdigit():
+        raise ApiError(422, "after_id must be a whole number")
+    store = _store(request)
+    stored = await run_in_threadpool(store.labels, uc, int(after))
+    rows = [
+        {
+            "label_id": r["id"],
+            "sample_id": r["sample_id"],
+            "label": r["label"],
+            "annotator": r["annotator"],
+            "source": r["source"],
+            "created_at": r["created_at"].isoformat() if r["created_at"] else None,
+        }
+        for r in stored
+    ]
+    if fmt == "json":
+        return JSONResponse({"use_case": uc, "count": len(rows), "labels": rows})
+    texts = await run_in_threadpool(lookup.texts, store, uc, [r["sample_id"] for r in rows])
+    return Response(
+        _labels_csv(rows, texts),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{uc}-labels.csv"'},
+    )
+
+
+async def _form_files(request: Request) -> tuple[list[UploadFile], dict[str, str]]:
+    """The multipart files and text fields, after the size checks (Content-Length is required)."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise ApiError(415, "send the file as multipart/form-data (field 'file')")
+    declared = request.headers.get("content-length")
+    if declared is None or not declared.isdigit():
+        raise ApiError(411, "Content-Length is required for uploads")
+    limit = request.app.state.max_upload_bytes
+    if int(declared) > limit:
+        raise ApiError(413, f"upload larger than {limit} bytes")
+    form = await request.form(max_files=10, max_fields=10, max_part_size=64 * 1024)
+    files = [v for v in form.getlist("file") if isinstance(v, UploadFile)]
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    if not files:
+        raise ApiError(422, "no file: send it in the multipart field 'file'")
+    return files, fields
+
+
+async def _frame(upload: UploadFile, limit: int) -> Any:
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, f"{upload.filename}: larger than {limit} bytes")
+    try:
+        return await run_in_threadpool(read_table, data, upload.filename or "")
+    except UploadError as exc:
+        raise ApiError(422, str(exc)) from exc
+
+
+def _apply(store: AnnotationStore, uc: str, plan: UploadPlan, annotator: str) -> dict[str, int]:
+    """Queue the unlabelled rows; store the labelled ones (their payload queued too, for the record)."""
+    enqueued = store.enqueue(uc, plan.samples)
+    store.enqueue(uc, [sample for sample, _ in plan.labelled])
+    for sample, label in plan.labelled:
+        store.add_label(uc, sample["sample_id"], label, annotator, source="upload")
+    already = len(plan.samples) - enqueued
+    return {"enqueued": enqueued, "already_queued": already, "labelled": len(plan.labelled)}
+
+
+async def upload(request: Request) -> JSONResponse:
+    """Every file is read and checked before anything is written: one unusable file stores nothing."""
+    require_token(request)
+    uc, label_set = use_case_of(request)
+    files, fields = await _form_files(request)
+    annotator = short_string({"annotator": fields.get("annotator") or "upload"}, "annotator", 128)
+    plans: list[tuple[str, UploadPlan]] = []
+    for item in files:
+        frame = await _frame(item, request.app.state.max_upload_bytes)
+        try:
+            plan = await run_in_threadpool(plan_upload, frame, label_set, request.app.state.max_rows)
+        except UploadError as exc:
+            raise ApiError(422, f"{item.filename}: {exc}") from exc
+        plans.append((item.filename or "file", plan))
+    store = _store(request)
+    reports = []
+    for name, plan in plans:
+        written = await run_in_threadpool(_apply, store, uc, plan, annotator)
+        reports.append({"file": name, **plan.report(), **written})
+    counts = await run_in_threadpool(store.counts, uc)
+    return JSONResponse({"use_case": uc, "files": reports, "counts": counts})
+
+
+async def get_labelset(request: Request) -> JSONResponse:
+    _, label_set = use_case_of(request)
+    return JSONResponse(label_set.as_json())
+
+
+async def put_labelset(request: Request) -> JSONResponse:
+    """Replace a use case's labels from a labels file (multipart) or ``{"labels", "multilabel"}`` JSON."""
+    require_token(request)
+    uc, current = use_case_of(request)
+    try:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            files, fields = await _form_files(request)
+            frame = await _frame(files[0], request.app.state.max_upload_bytes)
+            labels = labels_from_table(frame)
+            flag = fields.get("multilabel")
+            if flag not in (None, "", "true", "false", "1", "0", "on"):
+                raise ApiError(422, "multilabel must be true or false")
+            multilabel = current.multilabel if flag in (None, "") else flag in ("true", "1", "on")
+        else:
+            body = await json_object(request, {"labels": list, "multilabel": bool})
+            labels = body.get("labels")
+            if labels is None:
+                raise ApiError(422, "labels is required (a list of strings)")
+            multilabel = body.get("multilabel", current.multilabel)
+        label_set = LabelSet(uc, list(labels), bool(multilabel))
+    except LabelSetError as exc:
+        raise ApiError(422, str(exc)) from exc
+    request.app.state.label_sets[uc] = label_set
+    if request.app.state.label_sets_path is not None:
+        await run_in_threadpool(save, request.app.state.label_sets_path, request.app.state.label_sets)
+    return JSONResponse(label_set.as_json())
+
+
+async def media(request: Request) -> Response:
+    """A sample's ``image_path``, served only from the allowed media folders and only if an image."""
+    uc, _ = use_case_of(request)
+    sample_id = request.path_params["sample_id"]
+    payload = await run_in_threadpool(lookup.sample_payload, _store(request), uc, sample_id)
+    raw = payload.get("image_path") if isinstance(payload, dict) else None
+    if not isinstance(raw, str):
+        raise ApiError(404, "no image for this sample")
+    path = Path(raw).resolve()
+    roots = [Path(r).resolve() for r in request.app.state.media_roots]
+    if path.suffix.lower() not in IMAGE_SUFFIXES or not any(path.is_relative_to(r) for r in roots):
+        raise ApiError(404, "image is not under an allowed media folder")
+    if not path.is_file():
+        raise ApiError(404, "image file not found")
+    return FileResponse(path, media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")

@@ -1,0 +1,179 @@
+"""How a queued payload is shown to an annotator: pure functions from a payload to an HTML fragment.
+
+People label what they can see, so each record is shown the way its data reads best: a message as
+text, a 10 s sensor window (the activity ``windows`` layout: ``stamp`` plus
+``user_acceleration_{x,y,z}_{i}`` and ``rotation_rate_{x,y,z}_{i}`` per step) as a line plot, a
+spectrogram as an image, anything else as a key/value table. Every value is escaped here, because
+payloads come from outside (Kafka records, uploads) and the page inserts this HTML as is.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections.abc import Mapping
+from html import escape
+from typing import Any, Literal
+
+Kind = Literal["text", "window", "image", "table"]
+
+TEXT_FIELDS = ("text", "message", "tweet", "content")
+IMAGE_FIELDS = ("image_path", "image_url", "image_png", "image_base64")
+_SIGNAL_RE = re.compile(r"^(user_acceleration|rotation_rate)_([xyz])_(\d+)$")
+_PANELS = (("user_acceleration", "acceleration (G)"), ("rotation_rate", "rotation rate (rad/s)"))
+_COLOURS = {"x": "#d62728", "y": "#2ca02c", "z": "#1f77b4"}
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_MAX_CELL = 500
+_MAX_ROWS = 200
+_MAX_TEXT = 20_000
+
+
+def _text_field(payload: Mapping[str, Any]) -> str | None:
+    return next((f for f in TEXT_FIELDS if isinstance(payload.get(f), str)), None)
+
+
+def _window_signals(payload: Mapping[str, Any]) -> dict[tuple[str, str], list[float]]:
+    """``{(signal, axis): values by step}`` when all six signals are there with at least two steps."""
+    series: dict[tuple[str, str], dict[int, float]] = {}
+    for key, value in payload.items():
+        match = _SIGNAL_RE.match(str(key))
+        if match:
+            series.setdefault((match[1], match[2]), {})[int(match[3])] = _as_float(value)
+    if len(series) != 6 or min(len(v) for v in series.values()) < 2:
+        return {}
+    return {key: [steps[i] for i in sorted(steps)] for key, steps in series.items()}
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _png_data_url(payload: Mapping[str, Any]) -> str | None:
+    """A ``data:`` URL for an inline base64 PNG, only if it really decodes to a PNG."""
+    raw = payload.get("image_png", payload.get("image_base64"))
+    if not isinstance(raw, str):
+        return None
+    data = raw.split(",", 1)[1] if raw.startswith("data:image/png;base64,") else raw
+    try:
+        decoded = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return f"data:image/png;base64,{data}" if decoded.startswith(_PNG_MAGIC) else None
+
+
+def image_source(payload: Mapping[str, Any], media_url: str | None = None) -> str | None:
+    """Where the browser can fetch the payload's image: inline PNG, an http(s) URL, or ``media_url``.
+
+    A local ``image_path`` is never put into the page: the server serves it at ``media_url`` after
+    checking it lies under an allowed folder.
+    """
+    inline = _png_data_url(payload)
+    if inline:
+        return inline
+    url = payload.get("image_url")
+    if isinstance(url, str) and re.match(r"^https?://", url):
+        return url
+    if isinstance(payload.get("image_path"), str) and media_url:
+        return media_url
+    return None
+
+
+def kind_of(payload: Mapping[str, Any], media_url: str | None = None) -> Kind:
+    """Which of the four views fits the payload."""
+    if _text_field(payload):
+        return "text"
+    if _window_signals(payload):
+        return "window"
+    if image_source(payload, media_url):
+        return "image"
+    return "table"
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return escape(text if len(text) <= _MAX_CELL else text[:_MAX_CELL] + "…")
+
+
+def table(payload: Mapping[str, Any], skip: tuple[str, ...] = ()) -> str:
+    """Fields as a key/value table (the fallback view, and the extra fields beside text or image)."""
+    items = [(k, v) for k, v in payload.items() if k not in skip][:_MAX_ROWS]
+    if not items:
+        return ""
+    rows = "".join(f"<tr><th>{escape(str(k))}</th><td>{_cell(v)}</td></tr>" for k, v in items)
+    more = len(payload) - len(skip) - len(items)
+    extra = f'<p class="more">{more} more fields not shown</p>' if more > 0 else ""
+    return f'<table class="fields">{rows}</table>{extra}'
+
+
+def _polylines(
+    values: list[float], low: float, high: float, box: tuple[float, float, float, float], colour: str
+) -> str:
+    left, top, width, height = box
+    span = (high - low) or 1.0
+    step = width / max(len(values) - 1, 1)
+    segments: list[list[str]] = [[]]
+    for i, v in enumerate(values):
+        if math.isfinite(v):
+            segments[-1].append(f"{left + i * step:.1f},{top + height - (v - low) / span * height:.1f}")
+        elif segments[-1]:
+            segments.append([])  # a gap in the data is a gap in the line, not a jump to zero
+    return "".join(
+        f'<polyline fill="none" stroke="{colour}" stroke-width="1.2" points="{" ".join(s)}"/>'
+        for s in segments
+        if s
+    )
+
+
+def window_svg(payload: Mapping[str, Any]) -> str:
+    """An inline SVG with two panels (acceleration, rotation rate), x/y/z as three coloured lines."""
+    signals = _window_signals(payload)
+    if not signals:
+        return ""
+    width, panel_h, margin = 720, 150, 48
+    parts = [
+        f'<svg class="window" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{2 * (panel_h + 30) + 20}" role="img" aria-label="sensor window">'
+    ]
+    for p, (signal, title) in enumerate(_PANELS):
+        top = 20 + p * (panel_h + 30)
+        finite = [v for axis in "xyz" for v in signals[(signal, axis)] if math.isfinite(v)] or [0.0]
+        low, high = min(finite), max(finite)
+        box = (margin, top, width - margin - 10, panel_h)
+        parts.append(f'<text x="{margin}" y="{top - 6}" font-size="12">{escape(title)}</text>')
+        parts.append(
+            f'<rect x="{margin}" y="{top}" width="{box[2]}" height="{panel_h}" fill="none" stroke="#ccc"/>'
+        )
+        parts.append(f'<text x="4" y="{top + 10}" font-size="10">{high:.2f}</text>')
+        parts.append(f'<text x="4" y="{top + panel_h}" font-size="10">{low:.2f}</text>')
+        for a, axis in enumerate("xyz"):
+            parts.append(_polylines(signals[(signal, axis)], low, high, box, _COLOURS[axis]))
+            parts.append(
+                f'<text x="{width - 60 + a * 16}" y="{top - 6}" font-size="12" '
+                f'fill="{_COLOURS[axis]}">{axis}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_payload(payload: Mapping[str, Any], media_url: str | None = None) -> str:
+    """The HTML fragment for one sample. ``media_url`` is where the server serves its ``image_path``."""
+    kind = kind_of(payload, media_url)
+    if kind == "text":
+        field = _text_field(payload) or "text"
+        text = str(payload[field])[:_MAX_TEXT]
+        return f'<div class="sample-text">{escape(text)}</div>' + table(payload, skip=(field,))
+    if kind == "window":
+        stamp = payload.get("stamp")
+        caption = f'<p class="stamp">window starting {escape(str(stamp))}</p>' if stamp is not None else ""
+        return f"{caption}{window_svg(payload)}"
+    if kind == "image":
+        src = image_source(payload, media_url) or ""
+        rest = table(payload, skip=IMAGE_FIELDS)
+        return f'<img class="sample-image" alt="sample image" src="{escape(src, quote=True)}">{rest}'
+    return table(payload)

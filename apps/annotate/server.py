@@ -1,0 +1,179 @@
+"""The annotation page and its JSON API, as one Starlette app over an :class:`AnnotationStore`.
+
+Reads are open (anyone who can reach the page may look); every write needs the token, sent as
+``Authorization: Bearer <token>`` or ``X-Flywheel-Token: <token>``; without it, or with a wrong one,
+the answer is ``401``. The page never carries the token in its HTML: the annotator types it into
+the login field (kept in ``sessionStorage`` for the tab), or opens ``/<use_case>#token=...`` once
+(``?token=`` works too, but a query string reaches the server's access log; a fragment does not),
+from which the script moves it into ``sessionStorage`` and strips it from the address bar.
+
+Errors are JSON ``{"error": "<message>", "detail": <optional>}`` with the status code:
+400 malformed JSON, 401 token, 404 unknown use case / sample / label, 409 state conflict,
+411/413/415 upload framing and size, 422 validation (unknown fields, wrong types, unknown labels).
+
+JSON API (``{uc}`` is a use case name; a label is a string, or a list of strings for a multi-label
+use case; ``counts`` is ``{"queued", "labelled", "skipped", "labels"}`` after the call):
+
+``GET /api/health``
+    ``{"status": "ok", "use_cases": [...]}``
+``GET /api/auth`` (token)
+    ``{"ok": true}``: lets a client check its token without writing.
+``GET /api/{uc}/queue?limit=20`` (limit 1..200)
+    ``{"use_case", "labels", "multilabel", "counts", "items": [{"sample_id", "score", "strategy",
+    "model_version", "enqueued_at", "payload", "kind", "html"}]}``, most uncertain (highest score)
+    first; ``kind`` is text/window/image/table and ``html`` the rendered fragment.
+``POST /api/{uc}/labels`` (token) ``{"sample_id": str, "label": str | [str], "annotator": str}``
+    ``201 {"label_id", "sample_id", "label", "annotator", "counts"}``; the sample must be in the
+    use case's queue (any status; relabelling a sample adds a newer label). Unknown fields are 422.
+``POST /api/{uc}/skip`` (token) ``{"sample_id": str}``
+    ``{"sample_id", "status": "skipped", "counts"}``; 409 if the sample is labelled.
+``POST /api/{uc}/undo`` (token) ``{"label_id": int}``
+    ``{"label_id", "sample_id", "status": "queued", "counts"}``: the label is withdrawn (kept for
+    audit with ``undone_at``) and the sample is queued again; 404 unless active and in ``{uc}``.
+``GET /api/{uc}/labels?format=json|csv&after_id=0``
+    JSON ``{"use_case", "count", "labels": [{"label_id", "sample_id", "label", "annotator",
+    "source", "created_at"}]}``: the active (not undone), latest label per sample, oldest first;
+    ``after_id`` keeps only labels with a larger id (incremental pulls). CSV columns
+    ``label_id,sample_id,label,annotator,source,created_at,text`` (multi-label cells as JSON lists).
+``POST /api/{uc}/upload`` (token) multipart: one or more ``file`` parts (``.csv`` or ``.parquet``),
+    optional ``annotator`` field (default ``upload``). Columns: ``id`` (required), ``text`` and any
+    other data columns (they become the payload), optional ``label`` (multi-label: ``a|b`` or a JSON
+    list) and ``score`` (default 0). Unlabelled rows are queued; labelled rows are stored as labels
+    with ``source="upload"``. ``{"use_case", "counts", "files": [{"file", "rows", "kept",
+    "rejected", "rejected_by_reason", "rejections": [{"row", "id", "reason"}], "enqueued",
+    "already_queued", "labelled"}]}``. A file that cannot be used at all (unreadable, no ``id``
+    column, too many rows) is 422 and nothing from the request is stored.
+``GET /api/{uc}/labelset``
+    ``{"use_case", "labels", "multilabel"}``
+``PUT|POST /api/{uc}/labelset`` (token) multipart ``file`` (column ``label``, optional ``index``;
+    ``lable`` as the seed's tagger spelt it) and optional ``multilabel`` field, or JSON
+    ``{"labels": [...], "multilabel": bool}``; returns the new label set.
+``GET /api/{uc}/media/{sample_id}``
+    the sample's ``image_path`` file, only from the ``media_roots`` given to :func:`create_app`.
+
+Pages: ``GET /`` lists use cases with counts; ``GET /{uc}`` is the labelling page (keys ``1``-``9``,
+``0`` for the first ten labels, ``s`` skip, ``u`` undo this tab's last label; multi-label: number
+keys toggle, ``Enter`` submits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from apps.annotate import api, pages
+from apps.annotate.guard import ApiError
+from apps.annotate.labelsets import LabelSet
+from resources.annotation_store import AnnotationStore
+
+STATIC = Path(__file__).parent / "static"
+_SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data: https: http:; "
+        b"object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
+class SecurityHeaders:
+    """Adds a strict CSP and friends to every response: payload HTML is escaped, and this is the net."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    body = {"error": exc.message} if exc.detail is None else {"error": exc.message, "detail": exc.detail}
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    return HTMLResponse(f"<h1>{exc.status_code}</h1>", status_code=exc.status_code, headers=exc.headers)
+
+
+async def _index(request: Request) -> HTMLResponse:
+    store: AnnotationStore = request.app.state.store
+    counts = {uc: await run_in_threadpool(store.counts, uc) for uc in request.app.state.label_sets}
+    return HTMLResponse(pages.index(counts))
+
+
+async def _page(request: Request) -> HTMLResponse:
+    label_set = request.app.state.label_sets.get(request.path_params["use_case"])
+    if label_set is None:
+        raise HTTPException(404, "unknown use case")
+    return HTMLResponse(pages.annotate(label_set))
+
+
+def create_app(
+    store: AnnotationStore,
+    token: str,
+    label_sets: Mapping[str, LabelSet],
+    *,
+    label_sets_path: Path | None = None,
+    media_roots: Sequence[Path] = (),
+    max_upload_bytes: int = 32 * 1024 * 1024,
+    max_rows: int = 50_000,
+) -> Starlette:
+    """The app. ``label_sets`` names the use cases served; labels files uploaded later replace them
+    (and are saved to ``label_sets_path`` when given). ``media_roots`` are the only folders an
+    ``image_path`` may be served from.
+    """
+    if not token or token != token.strip() or len(token) < 8:
+        raise ValueError("the token must be at least 8 characters, without surrounding spaces")
+    uc = "/api/{use_case}"
+    routes = [
+        Route("/api/health", api.health),
+        Route("/api/auth", api.auth_check),
+        Route(f"{uc}/queue", api.queue),
+        Route(f"{uc}/labels", api.post_label, methods=["POST"]),
+        Route(f"{uc}/labels", api.download_labels, methods=["GET"]),
+        Route(f"{uc}/skip", api.skip, methods=["POST"]),
+        Route(f"{uc}/undo", api.undo, methods=["POST"]),
+        Route(f"{uc}/upload", api.upload, methods=["POST"]),
+        Route(f"{uc}/labelset", api.get_labelset, methods=["GET"]),
+        Route(f"{uc}/labelset", api.put_labelset, methods=["PUT", "POST"]),
+        Route(uc + "/media/{sample_id:path}", api.media),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/", _index),
+        Route("/{use_case}", _page),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+    )
+    app.state.store = store
+    app.state.token = token
+    app.state.label_sets = dict(label_sets)
+    app.state.label_sets_path = label_sets_path
+    app.state.media_roots = list(media_roots)
+    app.state.max_upload_bytes = max_upload_bytes
+    app.state.max_rows = max_rows
+    return app
