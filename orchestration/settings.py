@@ -61,6 +61,10 @@ class Settings:
     #: Prepended to every topic name (``FLYWHEEL_TOPIC_PREFIX``): several deployments (or test runs)
     #: can then share one cluster without reading each other's records.
     topic_prefix: str = ""
+    #: Override every use case's scoring batch size / longest wait (``FLYWHEEL_BATCH_SIZE``,
+    #: ``FLYWHEEL_BATCH_MAX_WAIT_SECONDS``); None keeps each use case's own.
+    batch_size: int | None = None
+    batch_max_wait_seconds: float | None = None
 
     def topic(self, use_case: str, kind: str = "records") -> str:
         """``<prefix><use_case>.<kind>``: ``records`` in, ``predictions`` and ``deadletter`` out."""
@@ -120,6 +124,10 @@ def get_settings() -> Settings:
         maven_repo=(_env("FLYWHEEL_MAVEN_REPO") or DEFAULT_MAVEN_REPO).rstrip("/"),
         spark_packages=packages,
         topic_prefix=_env("FLYWHEEL_TOPIC_PREFIX") or "",
+        batch_size=_int_env("FLYWHEEL_BATCH_SIZE", 0) or None,
+        batch_max_wait_seconds=float(_env("FLYWHEEL_BATCH_MAX_WAIT_SECONDS") or -1)
+        if _env("FLYWHEEL_BATCH_MAX_WAIT_SECONDS")
+        else None,
     )
 
 

@@ -179,6 +179,25 @@ class AnnotationStore:
                 latest[r["sample_id"]] = {**dict(r), "label": json.loads(r["label"])}
             return list(latest.values())
 
+    def labelled_samples(self, use_case: str) -> list[dict[str, Any]]:
+        """Active labels (latest per sample) with the queued record they label (``payload``, or
+        None for labels uploaded without a queued record), for building training rows."""
+        labels = self.labels(use_case)
+        if not labels:
+            return []
+        ids = [row["sample_id"] for row in labels]
+        payloads: dict[str, Any] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = conn.execute(
+                    sa.select(queue_table.c.sample_id, queue_table.c.payload).where(
+                        queue_table.c.use_case == use_case, queue_table.c.sample_id.in_(chunk)
+                    )
+                )
+                payloads.update({sid: json.loads(payload) for sid, payload in rows})
+        return [{**row, "payload": payloads.get(row["sample_id"])} for row in labels]
+
     def last_label_id(self, use_case: str) -> int:
         with self.engine.connect() as conn:
             value = conn.execute(

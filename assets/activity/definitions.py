@@ -40,11 +40,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from assets.activity.cleaning import build_windows, clean_features, clean_raw, clean_windows, read_lines
-from assets.activity.layouts import LABEL_COLUMN, WINDOW_COLUMNS, detect_layout
+from assets.activity.layouts import LABEL_COLUMN, WINDOW_COLUMNS, WINDOW_LOCATION, detect_layout
 from assets.activity.model import TRAINERS, pip_requirements
 from assets.activity.quality import WindowCheck, expect_labels, window_checks
 from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
+from assets.loop.factory import LoopSpec, build_loop
+from assets.loop.records import RecordSchema
 from assets.quality.checks import gx_asset_check
 from orchestration.settings import get_settings
 from resources.object_store import ObjectInfo, ObjectStoreResource
@@ -256,8 +258,18 @@ SPEC = LifecycleSpec(
     task="multiclass",
     data_checks=[AssetCheckKey(WINDOWS, c.name) for c in window_checks()],
     pip_requirements=pip_requirements,
+    annotations=True,
 )
 lifecycle = build_lifecycle(SPEC)
+SIGNAL_COLUMNS = tuple(c for c in WINDOW_COLUMNS[1:-1] if not c.startswith(WINDOW_LOCATION))
+LOOP = LoopSpec(
+    schema=RecordSchema(key_field=ID_COLUMN, required=("stamp", *SIGNAL_COLUMNS), numeric=SIGNAL_COLUMNS),
+    strategy="margin",  # near ties between two activities are what a person settles best
+    budget=10,
+    batch_size=200,
+    retrain_min_labels=20,
+)
+loop = build_loop(SPEC, LOOP)
 
 ingest_job = define_asset_job(
     "activity_ingest",
@@ -267,7 +279,7 @@ ingest_job = define_asset_job(
 )
 train_job = define_asset_job(
     "activity_train",
-    selection=AssetSelection.groups(USE_CASE) - AssetSelection.assets(activity_file),
+    selection=AssetSelection.groups(USE_CASE) - AssetSelection.assets(activity_file, *loop.batch_assets),
     description="Windows of every ingested file → checks → challengers → evaluation → gated promotion.",
 )
 landing_sensor = build_landing_sensor(USE_CASE, "activity_ingest", activity_files, accept=accept)
@@ -282,8 +294,9 @@ def discover(instance: DagsterInstance, resources: dict) -> list[str]:
 
 
 defs = Definitions(
-    assets=[activity_file, activity_windows, *lifecycle.assets],
+    assets=[activity_file, activity_windows, *lifecycle.assets, *loop.assets],
     asset_checks=[*data_checks, *lifecycle.checks],
-    jobs=[ingest_job, train_job],
-    sensors=[landing_sensor],
+    jobs=[ingest_job, train_job, *loop.jobs],
+    sensors=[landing_sensor, *loop.sensors],
+    schedules=loop.schedules,
 )

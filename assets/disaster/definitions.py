@@ -22,6 +22,8 @@ from assets.disaster.cleaning import clean_disaster
 from assets.disaster.model import TRAINERS, pip_requirements, train_majority
 from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
+from assets.loop.factory import LoopSpec, build_loop
+from assets.loop.records import RecordSchema
 from assets.quality.checks import gx_asset_check
 from orchestration.settings import get_settings
 from resources.object_store import ObjectStoreResource
@@ -113,12 +115,21 @@ SPEC = LifecycleSpec(
     task="multilabel",
     data_checks=[AssetCheckKey(CLEAN, name) for name in DATA_CHECKS],
     pip_requirements=pip_requirements,
+    annotations=True,
 )
 lifecycle = build_lifecycle(SPEC)
+LOOP = LoopSpec(
+    schema=RecordSchema(key_field="id", required=("message",)),
+    strategy="entropy",  # per-label binary entropy, averaged over the 36 labels
+    budget=20,
+    batch_size=500,
+    retrain_min_labels=50,
+)
+loop = build_loop(SPEC, LOOP)
 
 pipeline_job = define_asset_job(
     "disaster_pipeline",
-    selection=AssetSelection.groups(USE_CASE),
+    selection=AssetSelection.groups(USE_CASE) - AssetSelection.assets(*loop.batch_assets),
     description="Clean the landed files, check them, train challengers, evaluate, promote through the gate.",
 )
 
@@ -126,7 +137,9 @@ pipeline_job = define_asset_job(
 MATERIALIZE_JOBS = ["disaster_pipeline"]
 
 defs = Definitions(
-    assets=[disaster_clean, *lifecycle.assets],
+    assets=[disaster_clean, *lifecycle.assets, *loop.assets],
     asset_checks=[*data_checks, *lifecycle.checks],
-    jobs=[pipeline_job],
+    jobs=[pipeline_job, *loop.jobs],
+    sensors=loop.sensors,
+    schedules=loop.schedules,
 )

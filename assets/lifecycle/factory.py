@@ -108,6 +108,32 @@ def _better(spec: LifecycleSpec, a: float, b: float) -> bool:
     return a > b if spec.higher_is_better else a < b
 
 
+def _with_annotations(
+    train: pd.DataFrame, annotations: LabelledTable, held_ids: set[str]
+) -> tuple[pd.DataFrame, int, int]:
+    """``train`` plus annotated rows: an annotation replaces a row with the same id, and a record that
+    is in the frozen holdout is never trained on, whatever label it was given."""
+    extra = annotations.read()
+    if extra.empty:
+        return train, 0, 0
+    id_column = annotations.id_column
+    extra = extra.assign(**{id_column: extra[id_column].astype(str)})
+    in_holdout_ = extra[id_column].isin(held_ids)
+    extra = extra[~in_holdout_]
+    extra = extra[[c for c in train.columns if c in extra.columns]]
+    for column in extra.columns:  # records arrive as JSON: give them the table's types back
+        if column == id_column:
+            continue
+        if pd.api.types.is_datetime64_any_dtype(train[column]):
+            extra[column] = pd.to_datetime(extra[column])
+        elif pd.api.types.is_numeric_dtype(train[column]):
+            extra[column] = pd.to_numeric(extra[column], errors="coerce")
+    base = train.assign(**{id_column: train[id_column].astype(str)})
+    base = base[~base[id_column].isin(set(extra[id_column]))]
+    merged = pd.concat([base, extra], ignore_index=True)
+    return merged, len(extra), int(in_holdout_.sum())
+
+
 def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 - one closure per asset
     uc = spec.use_case
     group = uc
@@ -147,27 +173,28 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         )
         return LabelledTable(str(current.path), source.labels, source.id_column, source.label_column)
 
-    @asset(
-        name=f"{uc}_training_set",
-        group_name=group,
-        ins={"source": AssetIn(spec.source), "holdout": AssetIn(holdout.key)},
-        kinds={"pandas", "parquet"},
-        description="Everything labelled except the frozen holdout.",
-    )
-    def training_set(
-        context: AssetExecutionContext, source: LabelledTable, holdout: LabelledTable
+    def build_training_set(
+        context: AssetExecutionContext,
+        source: LabelledTable,
+        holdout: LabelledTable,
+        annotations: LabelledTable | None = None,
     ) -> LabelledTable:
         frame = source.read()
         held = set(pd.read_parquet(holdout.path, columns=[holdout.id_column])[holdout.id_column])
         keep = ~frame[source.id_column].isin(held)
         train = frame[keep].reset_index(drop=True)
+        meta: dict[str, Any] = {"held_out_rows_excluded": int((~keep).sum())}
+        if annotations is not None:
+            train, meta["annotated_rows"], meta["annotated_rows_in_holdout"] = _with_annotations(
+                train, annotations, {str(i) for i in held}
+            )
         path = _lifecycle_dir(spec) / "training_set.parquet"
         train.to_parquet(path, index=False)
         # What the models will predict, for tools outside the graph (the annotation page).
         (path.parent / "labels.json").write_text(
             json.dumps({"labels": list(source.labels), "task": spec.task})
         )
-        meta: dict[str, Any] = {"rows": len(train), "held_out_rows_excluded": int((~keep).sum())}
+        meta["rows"] = len(train)
         if spec.task == "multilabel":
             prevalence = train[list(source.labels)].mean().rename_axis("label").reset_index(name="prevalence")
             meta["label_prevalence"] = _md_table(prevalence)
@@ -176,6 +203,33 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             meta["class_counts"] = _md_table(counts)
         context.add_output_metadata(meta)
         return LabelledTable(str(path), source.labels, source.id_column, source.label_column)
+
+    training_ins = {"source": AssetIn(spec.source), "holdout": AssetIn(holdout.key)}
+    training_kwargs: dict[str, Any] = {
+        "name": f"{uc}_training_set",
+        "group_name": group,
+        "kinds": {"pandas", "parquet"},
+        "description": "Everything labelled except the frozen holdout"
+        + (", plus the annotators' labels." if spec.annotations else "."),
+    }
+    if spec.annotations:
+
+        @asset(ins={**training_ins, "annotations": AssetIn(spec.key("annotations"))}, **training_kwargs)
+        def training_set(
+            context: AssetExecutionContext,
+            source: LabelledTable,
+            holdout: LabelledTable,
+            annotations: LabelledTable,
+        ) -> LabelledTable:
+            return build_training_set(context, source, holdout, annotations)
+
+    else:
+
+        @asset(ins=training_ins, **training_kwargs)
+        def training_set(
+            context: AssetExecutionContext, source: LabelledTable, holdout: LabelledTable
+        ) -> LabelledTable:
+            return build_training_set(context, source, holdout)
 
     @asset(
         name=f"{uc}_challenger",

@@ -55,6 +55,8 @@ class LifecycleSpec:
     data_checks: Sequence[AssetCheckKey] = ()
     pip_requirements: Callable[[], list[str]] = list
     higher_is_better: bool = True
+    #: Append ``<uc>_annotations`` (labels from the annotation page) to the training set.
+    annotations: bool = False
 
     def key(self, suffix: str) -> AssetKey:
         return AssetKey(f"{self.use_case}_{suffix}")
