@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 from click.testing import CliRunner
 
 from assets.activity.layouts import LABEL_COLUMN, WINDOW_COLUMNS
@@ -26,6 +27,9 @@ def test_simulate_activity_publishes_unlabelled_windows(kafka_env: Settings) -> 
     assert len(records) == 30
     assert all(set(r) == {"window_id", *WINDOW_COLUMNS} - {LABEL_COLUMN} for r in records)
     assert len({r["window_id"] for r in records}) == 30
+    stamps = pd.to_datetime([r["stamp"] for r in records])
+    now = pd.Timestamp.now()
+    assert ((stamps <= now) & (stamps > now - pd.Timedelta(days=7))).all()  # real clock times, this week
 
 
 def test_simulate_disaster_mixes_in_the_poison_share(kafka_env: Settings) -> None:

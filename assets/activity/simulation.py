@@ -3,6 +3,10 @@
 The generator is fitted on the clean labelled windows under ``FLYWHEEL_HOME`` when there are any,
 else on the bundled ArWISE sample, so the stream resembles the data the champion was trained on.
 A record is one layout-(b) window without its label, plus ``window_id``.
+
+Stamps matter: the classifier uses time of day and day of week (people bathe in the morning), so a
+record's stamp is a real stamp of its class moved forward by whole weeks to the most recent week,
+keeping both. Generated motion with a fixed clock time would be scored as whatever happens then.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from assets.activity.generator import WindowStats, fit_window_stats, sample_windows
-from assets.activity.layouts import STAMP_FORMAT, WINDOW_COLUMNS
+from assets.activity.layouts import LABEL_COLUMN, STAMP_FORMAT, WINDOW_COLUMNS
 
 KEY_FIELD = "window_id"
 BUNDLED = Path(__file__).resolve().parents[2] / "data" / "activity"
@@ -31,11 +36,27 @@ def reference_windows(home: Path) -> pd.DataFrame:
     return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
 
 
+def class_stamps(
+    reference: pd.DataFrame, labels: pd.Series, rng: np.random.Generator, now: pd.Timestamp
+) -> pd.Series:
+    """For each label, a real stamp of that class shifted by whole weeks to the latest week before ``now``."""
+    by_class = {
+        name: pd.to_datetime(group["stamp"]).to_numpy() for name, group in reference.groupby(LABEL_COLUMN)
+    }
+    picked = pd.to_datetime([rng.choice(by_class[label]) for label in labels])
+    weeks = ((now - picked) // pd.Timedelta(weeks=1)).astype(int)
+    return pd.Series(picked + pd.to_timedelta(weeks * 7, unit="D"), index=labels.index)
+
+
 def records(home: Path, count: int, seed: int = 0) -> Iterator[dict[str, Any]]:
-    stats: WindowStats = fit_window_stats(reference_windows(home))
+    reference = reference_windows(home)
+    reference = reference[reference[LABEL_COLUMN].notna()]
+    stats: WindowStats = fit_window_stats(reference)
+    rng = np.random.default_rng([seed, 11])
+    now = pd.Timestamp.now()
     for first in range(0, count, _BATCH):
         batch = sample_windows(stats, min(_BATCH, count - first), seed=seed, first_id=first)
-        batch["stamp"] = pd.to_datetime(batch["stamp"]).dt.strftime(STAMP_FORMAT)
+        batch["stamp"] = class_stamps(reference, batch[LABEL_COLUMN], rng, now).dt.strftime(STAMP_FORMAT)
         values = batch[list(WINDOW_COLUMNS[:-1])]  # the label is what the model must find
         values = values.astype(object).where(values.notna(), None)  # JSON has null, not NaN
         for i, row in enumerate(values.to_dict(orient="records")):
