@@ -202,13 +202,15 @@ def models_rollback(use_case: str, version: str | None, reason: str) -> None:
     click.echo(f"{use_case}: rolled back to v{entry['version']} (was v{entry['previous']})")
 
 
-def _register_annotate() -> None:
+def _register_apps() -> None:
     from apps.annotate.cli import annotate_command
+    from apps.dashboard.cli import dashboard_command
 
     main.add_command(annotate_command)
+    main.add_command(dashboard_command)
 
 
-_register_annotate()
+_register_apps()
 
 if __name__ == "__main__":
     main()

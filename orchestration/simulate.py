@@ -67,7 +67,7 @@ def simulate(
     kafka = KafkaResource(
         bootstrap_servers=settings.kafka_bootstrap_servers, default_partitions=settings.kafka_partitions
     )
-    topic = settings.topic(use_case)
+    topic = settings.topic(use_case, getattr(module, "TOPIC_KIND", "records"))
     kafka.ensure_topic(topic)
     producer = producer_factory() if producer_factory else kafka.producer(linger_ms=20)
     rng = np.random.default_rng([seed, 7])

@@ -47,3 +47,11 @@ def test_simulate_disaster_mixes_in_the_poison_share(kafka_env: Settings) -> Non
 def test_simulate_refuses_unknown_use_cases(kafka_env: Settings) -> None:
     result = CliRunner().invoke(main, ["simulate", "nope", "--count", "1"])
     assert result.exit_code == 1 and "unknown use case" in result.output
+
+
+def test_simulate_tweets_publishes_raw_tweet_objects(kafka_env: Settings) -> None:
+    result = CliRunner().invoke(main, ["simulate", "tweets", "--count", "25"])
+    assert result.exit_code == 0, result.output
+    assert kafka_env.topic("tweets", "raw").endswith("tweets.raw")
+    tweets = [json.loads(m.value) for m in _read_all(kafka_env, kafka_env.topic("tweets", "raw"))]
+    assert len(tweets) == 25 and all(t["text"] and t["id_str"].startswith("sim-") for t in tweets)

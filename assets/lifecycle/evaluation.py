@@ -7,6 +7,7 @@ on every evaluation.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,11 @@ def check_contract(predictions: pd.DataFrame, labels: list[str], rows: int) -> N
         raise ValueError(f"model returned {len(predictions)} rows for {rows} records")
 
 
+def _metric_name(label: str) -> str:
+    """A class name as MLflow accepts it in a metric name."""
+    return re.sub(r"[^A-Za-z0-9_.\-/ ]", "_", str(label))
+
+
 def evaluate(table: LabelledTable, frame: pd.DataFrame, predictions: pd.DataFrame, task: str) -> Evaluation:
     labels = list(table.labels)
     check_contract(predictions, labels, len(frame))
@@ -58,6 +64,9 @@ def evaluate(table: LabelledTable, frame: pd.DataFrame, predictions: pd.DataFram
     # The best constant guess on this very set: a model must beat it to have learnt anything.
     majority = float(pd.Series(truth).value_counts(normalize=True).iloc[0]) if len(truth) else 0.0
     metrics["majority_accuracy"] = majority
+    # Per-class F1 (e.g. the AI class of a binary relevance model is what matters, not accuracy).
+    per_class = f1_score(truth, predicted, labels=labels, average=None, zero_division=0)
+    metrics.update({f"f1_{_metric_name(c)}": float(v) for c, v in zip(labels, per_class, strict=True)})
     metrics["accuracy_lift"] = metrics["accuracy"] - majority
     report = pd.DataFrame(classification_report(truth, predicted, output_dict=True, zero_division=0)).T
     return Evaluation(metrics, report.reset_index(names="class"))

@@ -128,6 +128,8 @@ def _with_annotations(
             extra[column] = pd.to_datetime(extra[column])
         elif pd.api.types.is_numeric_dtype(train[column]):
             extra[column] = pd.to_numeric(extra[column], errors="coerce")
+        elif isinstance(train[column].dropna().iloc[0] if train[column].notna().any() else None, str):
+            extra[column] = extra[column].map(lambda v: v if v is None or isinstance(v, str) else str(v))
     base = train.assign(**{id_column: train[id_column].astype(str)})
     base = base[~base[id_column].isin(set(extra[id_column]))]
     merged = pd.concat([base, extra], ignore_index=True)
@@ -157,6 +159,8 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             frame = source.read()
             version = 1 if current is None else current.version + 1
             mask = in_holdout(frame[source.id_column], spec.holdout_fraction, salt=f"{uc}-holdout-v{version}")
+            if spec.holdout_eligible is not None:
+                mask &= spec.holdout_eligible(frame).to_numpy(dtype=bool)
             reason = config.reason.strip() or "first holdout"
             current = store.freeze(frame[mask].reset_index(drop=True), reason=reason)
             replaced = version > 1

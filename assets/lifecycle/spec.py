@@ -57,6 +57,9 @@ class LifecycleSpec:
     higher_is_better: bool = True
     #: Append ``<uc>_annotations`` (labels from the annotation page) to the training set.
     annotations: bool = False
+    #: Rows that may be drawn into the holdout (default: all). Weakly labelled use cases keep the
+    #: holdout to hand labels, so that held-out metrics are measured against people, not rules.
+    holdout_eligible: Callable[[pd.DataFrame], pd.Series] | None = None
 
     def key(self, suffix: str) -> AssetKey:
         return AssetKey(f"{self.use_case}_{suffix}")

@@ -63,6 +63,8 @@ class LoopSpec:
     max_wait_seconds: float = 60.0
     retrain_min_labels: int = 50
     nightly_cron: str = "0 2 * * *"
+    #: The topic records arrive on: ``<prefix><uc>.<topic_kind>`` (``tweets.raw`` for tweets).
+    topic_kind: str = "records"
 
 
 @dataclass
@@ -134,7 +136,7 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
         settings = get_settings()
         key = context.partition_key
         ranges = parse_ranges_key(key)
-        topic = settings.topic(uc)
+        topic = settings.topic(uc, loop.topic_kind)
         expected = sum(e - s for s, e in ranges.values())
         messages = list(kafka.read_range(topic, ranges))
         if len(messages) != expected:
@@ -322,7 +324,7 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
     sensors = [
         build_kafka_sensor(
             uc,
-            lambda: get_settings().topic(uc),
+            lambda: get_settings().topic(uc, loop.topic_kind),
             score_job.name,
             batches,
             loop.batch_size,
