@@ -61,3 +61,31 @@ def test_tweets_graph_from_the_shared_folder(flywheel_env: Settings) -> None:
     assert len(scored) > 800 and scored["probability_ai"].between(0, 1).all()
     assert len(links) > 0 and set(links.columns) >= {"url", "domain", "tweets", "first_seen", "last_seen"}
     assert not links["domain"].isin({"twitter.com", "t.co"}).any()
+
+
+def test_page_labels_become_hand_labelled_rows(flywheel_env: Settings) -> None:
+    from assets.tweets.definitions import page_labelled_rows
+    from assets.tweets.parsing import content_hash
+    from resources.annotation_store import AnnotationStore
+
+    store = AnnotationStore(flywheel_env.database_url)
+    tweets = [
+        {
+            "sample_id": "a",
+            "payload": {
+                "id_str": "a",
+                "text": "short",
+                "extended_tweet": {"full_text": "Transformers explained"},
+            },
+        },
+        {"sample_id": "b", "payload": {"id_str": "b", "text": "Lovely weather today"}},
+        {"sample_id": "c", "payload": {"id_str": "c", "text": "unlabelled"}},
+    ]
+    store.enqueue("tweets", tweets)
+    store.add_label("tweets", "a", "1", annotator="ann")
+    store.add_label("tweets", "b", "0", annotator="ann")
+    rows = page_labelled_rows(store).set_index("id")
+    assert list(rows.index) == ["a", "b"]
+    assert rows.loc["a", "text"] == "Transformers explained" and rows.loc["a", "label"] == 1
+    assert rows.loc["b", "content_hash"] == content_hash("Lovely weather today")
+    assert (rows["origin"] == "annotation-page").all()

@@ -65,6 +65,8 @@ class LoopSpec:
     nightly_cron: str = "0 2 * * *"
     #: The topic records arrive on: ``<prefix><uc>.<topic_kind>`` (``tweets.raw`` for tweets).
     topic_kind: str = "records"
+    #: Upstream assets a retraining must refresh too (e.g. weak labels that take in page labels).
+    retrain_assets: tuple[str, ...] = ()
 
 
 @dataclass
@@ -318,7 +320,8 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
         selection=AssetSelection.assets(annotations_asset)
         | AssetSelection.assets(
             *(spec.key(s) for s in ("training_set", "challenger", "evaluation", "champion"))
-        ),
+        )
+        | AssetSelection.assets(*loop.retrain_assets),
         description="New labels → training set → challenger → evaluation → gated promotion.",
     )
     sensors = [

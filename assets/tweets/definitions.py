@@ -34,10 +34,11 @@ from assets.loop.factory import LoopSpec, build_loop
 from assets.loop.records import RecordSchema
 from assets.tweets.links import links_table
 from assets.tweets.model import TRAINERS, pip_requirements, train_prior
-from assets.tweets.parsing import is_landing_file, read_landing_files
+from assets.tweets.parsing import content_hash, is_landing_file, read_landing_files
 from assets.tweets.splits import build_splits
 from assets.tweets.weak_supervision import check_lfs, run_weak_supervision
 from orchestration.settings import get_settings
+from resources.annotation_store import AnnotationStore, AnnotationStoreResource
 from resources.mlflow_registry import CHAMPION, MlflowResource
 from resources.object_store import ObjectStoreResource
 
@@ -98,6 +99,30 @@ def tweets_parsed(context: AssetExecutionContext, object_store: ObjectStoreResou
     return paths
 
 
+def page_labelled_rows(store: AnnotationStore) -> pd.DataFrame:
+    """Tweets labelled on the annotation page, as hand-labelled rows (they join test/dev by hash)."""
+    rows = []
+    for item in store.labelled_samples(USE_CASE):
+        payload = item["payload"] or {}
+        text = (
+            payload.get("full_text")
+            or (payload.get("extended_tweet") or {}).get("full_text")
+            or payload.get("text")
+        )
+        label = item["label"][0] if isinstance(item["label"], list) else item["label"]
+        if text and str(label) in ("0", "1"):
+            rows.append(
+                {
+                    "id": str(item["sample_id"]),
+                    "text": text,
+                    "label": int(label),
+                    "content_hash": content_hash(text),
+                    "origin": "annotation-page",
+                }
+            )
+    return pd.DataFrame(rows, columns=["id", "text", "label", "content_hash", "origin"])
+
+
 @multi_asset(
     group_name=USE_CASE,
     ins={"parsed": AssetIn("tweets_parsed")},
@@ -111,9 +136,12 @@ def tweets_parsed(context: AssetExecutionContext, object_store: ObjectStoreResou
         ),
     },
 )
-def tweets_weak_supervision(context: AssetExecutionContext, parsed: dict):
+def tweets_weak_supervision(
+    context: AssetExecutionContext, annotations: AnnotationStoreResource, parsed: dict
+):
     tweets = pd.read_parquet(parsed["tweets"])
-    labelled = pd.read_parquet(parsed["labelled"])
+    page_labels = page_labelled_rows(annotations.store())
+    labelled = pd.concat([pd.read_parquet(parsed["labelled"]), page_labels], ignore_index=True)
     unlabelled = pd.read_parquet(parsed["unlabelled"])
     splits = build_splits(
         labelled, unlabelled, tweets, test_fraction=HOLDOUT_FRACTION, salt=f"{USE_CASE}-holdout-v1"
@@ -209,7 +237,8 @@ SPEC = LifecycleSpec(
     holdout_eligible=lambda frame: frame["label_source"] == "hand",
     data_checks=[AssetCheckKey(AssetKey("tweets_lf_analysis"), "tweets_lfs_useful")],
     pip_requirements=pip_requirements,
-    annotations=True,
+    # Page labels are hand labels here: they reach the splits through tweets_weak_supervision.
+    annotations=False,
 )
 lifecycle = build_lifecycle(SPEC)
 LOOP = LoopSpec(
@@ -219,6 +248,7 @@ LOOP = LoopSpec(
     batch_size=500,
     retrain_min_labels=50,
     topic_kind="raw",
+    retrain_assets=("tweets_lf_analysis", "tweets_weak_labels", "tweets_training_table"),
 )
 loop = build_loop(SPEC, LOOP)
 
