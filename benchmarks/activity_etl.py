@@ -13,7 +13,7 @@ equal results, not for a pandas shortcut that skips validation:
   so that the work really happens (Spark is lazy; a count could prune most of it).
 
 Spark runs :func:`~assets.activity.cleaning.clean_raw`, :func:`~assets.activity.cleaning.build_windows`
-and the features in ``mapInPandas``, exactly as the ``activity_file`` asset does. pandas reads each
+(the functions the ``activity_file`` asset calls) and the features in ``mapInPandas``. pandas reads each
 file in chunks of lines and keeps only what later steps need (stamps, the six window signals and
 answers), so memory stays far below the data size. The generated files are clean, so a few hundred
 faulty lines per file are appended (``--bad-lines``): without them the quarantine path and the
@@ -32,6 +32,7 @@ import itertools
 import json
 import math
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -137,18 +138,20 @@ def _fitted_stats():
     return fit_window_stats(reference_windows(get_settings().home))
 
 
-def _bytes_per_row(stats, scratch: Path) -> float:
-    """Measured, not assumed: the row length depends on the generated numbers' digits. Only the
-    second half of a sample file counts: its first minutes have no location yet (shorter rows), a
-    share of a long file too small to matter but large enough to bias a short sample low."""
+def _file_size_model(stats, scratch: Path) -> tuple[float, float]:
+    """(bytes per row, fixed bytes per file), measured on a sample file rather than assumed: the row
+    length depends on the generated numbers' digits, and the first minutes of a file have no location
+    yet (shorter rows), a fixed deficit that would leave small files short of the target."""
     from assets.activity.generator import write_raw_files
 
     (path,) = write_raw_files(None, 1, CALIBRATION_HOURS, scratch, SEED, stats=stats)
     with path.open("rb") as handle:
-        lengths = [len(line) for line in handle][HEADER_LINES["raw"] :]
+        lengths = [len(line) for line in handle]
     shutil.rmtree(scratch)
-    tail = lengths[len(lengths) // 2 :]
-    return sum(tail) / len(tail)
+    rows = lengths[HEADER_LINES["raw"] :]
+    tail = rows[len(rows) // 2 :]  # past the first readings: every row has a location
+    per_row = sum(tail) / len(tail)
+    return per_row, sum(lengths) - per_row * len(rows)
 
 
 def _bad_lines(lines: list[str], count: int, rng: np.random.Generator) -> tuple[list[str], Counter]:
@@ -207,8 +210,8 @@ def prepare_data(spark, out: Path, gb: float, participants: int, bad_lines: int)
 
     started = time.perf_counter()
     stats = _fitted_stats()
-    per_row = _bytes_per_row(stats, out / "calibration")
-    rows = math.ceil(gb * 1e9 / participants / per_row * SIZE_MARGIN)
+    per_row, per_file = _file_size_model(stats, out / "calibration")
+    rows = math.ceil((gb * 1e9 / participants - per_file) / per_row * SIZE_MARGIN)
     # Spark writes participants in parallel tasks, which needs a folder the executors share.
     writer = spark if spark.sparkContext.master.startswith("local") else None
     paths = write_raw_files(writer, participants, rows / 3600 / SAMPLE_RATE_HZ, raw_dir, SEED, stats=stats)
@@ -468,6 +471,11 @@ def compare_counts(spark: Figures, pandas: Figures, tolerance: float = 1e-4) -> 
     return f"counts match: {verdict}; spark vs pandas: {differ}"
 
 
+def _peak_rss_mb() -> float:
+    """The driver's peak memory: the pandas path runs here, so its growth bounds what pandas held."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=1.0, help="data size, 10^9 bytes (default 1.0)")
@@ -511,8 +519,12 @@ def main() -> None:
             shutil.rmtree(out / name, ignore_errors=True)
         spark_figures = run_spark(spark, paths, out / "spark")
         print(spark_figures.describe(f"spark ({args.spark_master})"))
+        before = _peak_rss_mb()
         pandas_figures = run_pandas(paths, out / "pandas")
-        print(pandas_figures.describe("pandas (one process)"))
+        print(
+            f"{pandas_figures.describe('pandas (one process)')}; "
+            f"peak RSS of this process {before:,.0f} MB before, {_peak_rss_mb():,.0f} MB after"
+        )
         print(compare_counts(spark_figures, pandas_figures))
         print(compare_features(out / "spark" / "features", out / "pandas" / "features"))
     finally:

@@ -8,6 +8,7 @@ every asset in a process (and every test in a session) shares one session.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -70,13 +71,20 @@ class SparkResource(PySparkResource):
         packages = [p.strip() for p in self.packages.split(",") if p.strip()]
         return build_spark_config(self.master, self.app_name, packages, self.spark_config, self.s3_endpoint)
 
+    def _start(self) -> Any:
+        if self.master.startswith("local"):
+            # A session started from Python (not spark-submit) ignores spark.pyspark.python: its
+            # workers run PYSPARK_PYTHON, else whatever python3 is on PATH (not the venv).
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        return spark_session_from_config(self.resolved_config())
+
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        self._session = spark_session_from_config(self.resolved_config())
+        self._session = self._start()
 
     @property
     def spark_session(self) -> Any:
         if self._session is None:  # used outside a run (CLI, tests, benchmarks)
-            self._session = spark_session_from_config(self.resolved_config())
+            self._session = self._start()
         return self._session
 
     @property

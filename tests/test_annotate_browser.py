@@ -7,35 +7,19 @@ browser fails this test with the install command: a skipped acceptance test woul
 
 from __future__ import annotations
 
-import os
-import shutil
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
+from browser import CHROMIUM_ARGS, chromium, served
 from playwright.sync_api import Page, expect, sync_playwright
 
 from apps.annotate.labelsets import LabelSet
 from apps.annotate.server import create_app
-from orchestration.infra.kafka_broker import free_port
 from orchestration.settings import Settings
 from resources.annotation_store import AnnotationStore
 
 TOKEN = "browser-test-token-42"
 LABELS = ["relevant", "irrelevant", "unsure"]
-
-
-def _chromium() -> str:
-    path = os.environ.get("FLYWHEEL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        pytest.fail(
-            "Chromium not found: install it with `apt-get install -y chromium chromium-driver` "
-            "or point FLYWHEEL_CHROMIUM at a Chromium binary",
-            pytrace=False,
-        )
-    return path
 
 
 @pytest.fixture
@@ -47,29 +31,17 @@ def store(flywheel_env: Settings) -> AnnotationStore:
 def server(store: AnnotationStore) -> Iterator[str]:
     """The app on a free port, served by uvicorn in a thread, until the test ends."""
     app = create_app(store, TOKEN, {"tweets": LabelSet("tweets", LABELS)})
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    executable = _chromium()
+    executable = chromium()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=executable,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=CHROMIUM_ARGS,
         )
         page = browser.new_page()
         errors: list[str] = []

@@ -25,6 +25,7 @@ from urllib.request import urlopen
 import pandas as pd
 import pytest
 import uvicorn
+from browser import CHROMIUM_ARGS, chromium, served
 from playwright.sync_api import Page, expect, sync_playwright
 
 from apps.dashboard.server import create_app
@@ -34,17 +35,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RAW_TWEET_DIRS = (REPO_ROOT / "data" / "tweets", REPO_ROOT.parent / "shared" / "data" / "tweets" / "raw")
 TWEETS_WITH_LINKS, TWEETS_WITHOUT = 60, 20
 HOSTILE_TEXT = '<img src="x" onerror="window.__owned = 1"> <b>not bold</b>'
-
-
-def _chromium() -> str:
-    path = os.environ.get("FLYWHEEL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        pytest.fail(
-            "Chromium not found: install it with `apt-get install -y chromium` "
-            "or point FLYWHEEL_CHROMIUM at a Chromium binary",
-            pytrace=False,
-        )
-    return path
 
 
 def _raw_tweets() -> list[dict]:
@@ -102,29 +92,17 @@ def server(tmp_path: Path) -> Iterator[str]:
     folder = tmp_path / "tables" / "tweets"
     folder.mkdir(parents=True)
     _scored_table().to_parquet(folder / "scored_tweets.parquet", index=False)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(folder), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with served(create_app(folder)) as url:
+        yield url
 
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    executable = _chromium()
+    executable = chromium()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=executable,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=CHROMIUM_ARGS,
         )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []

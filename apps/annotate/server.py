@@ -69,11 +69,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apps.annotate import api, pages
 from apps.annotate.guard import ApiError
 from apps.annotate.labelsets import LabelSet
+from apps.web import SecurityHeaders
 from resources.annotation_store import AnnotationStore
 
 STATIC = Path(__file__).parent / "static"
@@ -87,21 +87,6 @@ _SECURITY_HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 ]
-
-
-class SecurityHeaders:
-    """Adds a strict CSP and friends to every response: payload HTML is escaped, and this is the net."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -166,7 +151,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders, headers=_SECURITY_HEADERS)],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
     app.state.store = store

@@ -49,9 +49,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from apps.dashboard.tables import EMPTY_MESSAGE, Filters, TableError, Tables, select, top_domains, tweet_json
+from apps.web import SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_LIMIT, MAX_LIMIT = 200, 1000
@@ -75,22 +75,6 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str, detail: Any = None):
         super().__init__(message)
         self.status, self.message, self.detail = status, message, detail
-
-
-class SecurityHeaders:
-    """A strict CSP on every response: tweet texts and URLs are written by strangers, and the script
-    inserts them as text; this is the net if that ever slips."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
 
 
 def _probability(raw: str) -> float:
@@ -236,7 +220,7 @@ def create_app(tables_dir: Path) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders, headers=_SECURITY_HEADERS)],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
     app.state.tables = Tables(Path(tables_dir))
