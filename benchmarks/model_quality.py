@@ -97,9 +97,7 @@ def tweets(home: Path) -> dict[str, float]:
     comparison = pd.read_parquet(tables / "label_model_comparison.parquet")
     on_test = comparison[comparison["split"] == "test"].set_index("method")
     metrics = result["challenger_metrics"]
-    print(
-        f"tweets: {len(analysis)} labeling functions ({len(RULE_LFS)} rules + clustering), {elapsed:.0f}s"
-    )
+    print(f"tweets: {len(analysis)} labeling functions ({len(RULE_LFS)} rules + clustering), {elapsed:.0f}s")
     print(analysis.to_string(float_format=lambda v: f"{v:.3f}"))
     print(
         f"tweets: holdout = {len(holdout)} hand-labelled tweets ({int((holdout['label'] == '1').sum())} AI)"
