@@ -144,7 +144,10 @@ def export_defaults(settings: Settings | None = None) -> Settings:
     settings.home.mkdir(parents=True, exist_ok=True)
     dagster_home = Path(os.environ["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True, exist_ok=True)
-    (dagster_home / "dagster.yaml").touch()  # an empty file: default local storage, and no warning
+    instance_yaml = dagster_home / "dagster.yaml"
+    if not instance_yaml.exists():
+        # Default local storage; no usage statistics sent from an embedded install (and no banner).
+        instance_yaml.write_text("telemetry:\n  enabled: false\n")
     if not settings.landing_is_s3:
         Path(settings.landing).mkdir(parents=True, exist_ok=True)
     return settings

@@ -89,3 +89,22 @@ def test_page_labels_become_hand_labelled_rows(flywheel_env: Settings) -> None:
     assert rows.loc["a", "text"] == "Transformers explained" and rows.loc["a", "label"] == 1
     assert rows.loc["b", "content_hash"] == content_hash("Lovely weather today")
     assert (rows["origin"] == "annotation-page").all()
+
+
+def test_scored_stream_tweets_join_the_parsed_table(flywheel_env: Settings) -> None:
+    import json as _json
+
+    from assets.loop.factory import _write_partition
+    from assets.tweets.definitions import streamed_tweets
+
+    raw = _json.loads(sorted((SHARED_TWEETS / "raw").glob("*.json"))[0].read_text())
+    records = [
+        _json.dumps({**raw, "id_str": "sim-0-0"}),
+        _json.dumps({"id_str": "x", "text": "", "delete": {}}),
+    ]
+    _write_partition(
+        pd.DataFrame({"key": ["sim-0-0", "x"], "record": records}), "tweets", "predictions", "p0_0-2"
+    )
+    parsed, not_tweets = streamed_tweets()
+    assert list(parsed["id"]) == ["sim-0-0"] and not_tweets == 1
+    assert parsed.loc[0, "origin"] == "tweets.raw" and parsed.loc[0, "content_hash"]

@@ -4,9 +4,11 @@ labeling functions → Snorkel label model → noise-aware classifier (lifecycle
 Landing: ``<landing>/tweets/`` holds raw Twitter v1.1 JSON and ``id,text[,label]`` tables (the
 shared folder copied as it is works). The holdout is drawn from hand labels only (by content hash),
 so held-out metrics are measured against people; weak labels and the remaining hand labels (dev)
-train. Records on topic ``tweets.raw`` are tweet objects; the champion needs only ``id_str``/``id``
-and ``text``/``full_text``.
+train. Records on topic ``tweets.raw`` are tweet objects (the champion needs only ``id_str``/``id``
+and ``text``/``full_text``); once scored by the loop they join the parsed table on the next run.
 """
+
+import json
 
 import pandas as pd
 from dagster import (
@@ -30,11 +32,17 @@ from dagster import (
 
 from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
-from assets.loop.factory import LoopSpec, build_loop
+from assets.loop.factory import LoopSpec, build_loop, predictions_table
 from assets.loop.records import RecordSchema
 from assets.tweets.links import links_table
 from assets.tweets.model import TRAINERS, pip_requirements, train_prior
-from assets.tweets.parsing import content_hash, is_landing_file, read_landing_files
+from assets.tweets.parsing import (
+    TWEET_COLUMNS,
+    content_hash,
+    is_landing_file,
+    parse_tweet,
+    read_landing_files,
+)
 from assets.tweets.splits import build_splits
 from assets.tweets.weak_supervision import check_lfs, run_weak_supervision
 from orchestration.settings import get_settings
@@ -71,7 +79,12 @@ def tweets_parsed(context: AssetExecutionContext, object_store: ObjectStoreResou
             f"no tweet files under {object_store.uri(USE_CASE)}/ (raw JSON, or id,text[,label] tables)"
         )
     batch = read_landing_files(keys, object_store.read_bytes)
-    tweets = batch.tweets.drop_duplicates("content_hash").reset_index(drop=True)
+    streamed, streamed_bad = streamed_tweets()
+    tweets = (
+        (pd.concat([batch.tweets, streamed], ignore_index=True) if len(streamed) else batch.tweets)
+        .drop_duplicates("content_hash")
+        .reset_index(drop=True)
+    )
     out = tables_dir()
     paths = {}
     for name, frame in (
@@ -90,13 +103,28 @@ def tweets_parsed(context: AssetExecutionContext, object_store: ObjectStoreResou
             "rows_kept": rows_in - len(batch.quarantined),
             "rows_quarantined": len(batch.quarantined),
             **{f"{k}_rows": v for k, v in batch.counts().items()},
-            "duplicate_tweets_dropped": len(batch.tweets) - len(tweets),
+            "duplicate_tweets_dropped": len(batch.tweets) + len(streamed) - len(tweets),
+            "streamed_tweets": len(streamed),
+            "streamed_not_tweets": streamed_bad,
             "quarantine_reasons": MetadataValue.json(
                 batch.quarantined["reason"].value_counts().to_dict() if len(batch.quarantined) else {}
             ),
         }
     )
     return paths
+
+
+def streamed_tweets() -> tuple[pd.DataFrame, int]:
+    """Tweets that arrived on ``tweets.raw`` and were scored (the loop's predictions table keeps each
+    record), parsed like landed ones; and how many records were not usable tweets."""
+    scored = predictions_table(USE_CASE)
+    rows, bad = [], 0
+    for raw in scored["record"] if "record" in scored.columns else []:
+        try:
+            rows.append({**parse_tweet(json.loads(raw)), "origin": "tweets.raw"})
+        except ValueError:
+            bad += 1
+    return pd.DataFrame(rows, columns=list(TWEET_COLUMNS)), bad
 
 
 def page_labelled_rows(store: AnnotationStore) -> pd.DataFrame:
