@@ -11,6 +11,16 @@ from collections.abc import Sequence
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+def security_headers(content_security_policy: str) -> list[tuple[bytes, bytes]]:
+    """A page's own Content-Security-Policy plus the headers every page sends."""
+    return [
+        (b"content-security-policy", content_security_policy.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+    ]
+
+
 class SecurityHeaders:
     """ASGI middleware appending ``headers`` (``(name, value)`` byte pairs) to every HTTP response."""
 

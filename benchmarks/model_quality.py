@@ -26,15 +26,9 @@ sys.path.insert(0, str(REPO))
 
 def _isolated_home(keep: bool) -> Path:
     home = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
-    os.environ.update(
-        {
-            "FLYWHEEL_HOME": str(home),
-            "FLYWHEEL_LANDING": str(home / "landing"),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-            "FLYWHEEL_DATABASE_URL": f"sqlite:///{home / 'annotations.db'}",
-            "DAGSTER_HOME": str(home / "dagster"),
-        }
-    )
+    from orchestration.settings import home_environment
+
+    os.environ.update(home_environment(home))
     (home / "dagster").mkdir(parents=True)
     print(f"FLYWHEEL_HOME={home}" + ("" if keep else " (removed afterwards; --keep to keep it)"))
     return home

@@ -102,14 +102,11 @@ class SizeFigures:
 def isolated_home(keep: bool, bootstrap: str | None) -> Path:
     """Point every Flywheel variable at a fresh temporary folder (as the tests' ``flywheel_env``)."""
     from orchestration.infra.kafka_broker import free_port
+    from orchestration.settings import home_environment
 
     home = Path(tempfile.mkdtemp(prefix="flywheel-stream-"))
     values = {
-        "FLYWHEEL_HOME": str(home),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-        "FLYWHEEL_LANDING": str(home / "landing"),
-        "FLYWHEEL_DATABASE_URL": f"sqlite:///{home / 'annotations.db'}",
-        "DAGSTER_HOME": str(home / "dagster"),
+        **home_environment(home),
         "SPARK_MASTER": "local[2]",
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap or f"127.0.0.1:{free_port()}",
         "FLYWHEEL_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:10]}.",

@@ -100,6 +100,17 @@ class Settings:
         return env
 
 
+def home_environment(home: Path) -> dict[str, str]:
+    """The variables that put every embedded store under ``home`` (tests, benchmarks, scratch runs)."""
+    return {
+        "FLYWHEEL_HOME": str(home),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        "FLYWHEEL_LANDING": str(home / "landing"),
+        "FLYWHEEL_DATABASE_URL": f"sqlite:///{home / 'annotations.db'}",
+        "DAGSTER_HOME": str(home / "dagster"),
+    }
+
+
 def get_settings() -> Settings:
     """Read the environment and fill every gap with the embedded default."""
     home = Path(_env("FLYWHEEL_HOME") or "./.flywheel").expanduser().resolve()

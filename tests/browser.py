@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 import uvicorn
+from playwright.sync_api import Page, sync_playwright
 
 from orchestration.infra.kafka_broker import free_port
 
@@ -46,3 +47,19 @@ def served(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def open_page(**page_options) -> Iterator[tuple[Page, list[str]]]:
+    """A page in headless Chromium, and the script errors and console errors it logs (for the test
+    to judge: some tests provoke errors on purpose)."""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(**page_options)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            yield page, errors
+        finally:
+            browser.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.infra.kafka_broker import KafkaBroker, free_port
-from orchestration.settings import Settings, get_settings
+from orchestration.settings import Settings, get_settings, home_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO_ROOT.parent / "shared" / "data").resolve()
@@ -80,11 +80,7 @@ def flywheel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_templat
     home.mkdir()
     shutil.copyfile(mlflow_template_db, home / "mlflow.db")
     values = {
-        "FLYWHEEL_HOME": str(home),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-        "FLYWHEEL_LANDING": str(home / "landing"),
-        "FLYWHEEL_DATABASE_URL": f"sqlite:///{home / 'annotations.db'}",
-        "DAGSTER_HOME": str(home / "dagster"),
+        **home_environment(home),
         "SPARK_MASTER": "local[2]",
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",  # nothing listens unless a test asks
         "AWS_ACCESS_KEY_ID": "testing",

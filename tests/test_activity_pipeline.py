@@ -9,7 +9,8 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from dagster import DagsterInstance, build_sensor_context
+from dagster import DagsterInstance
+from sensor_ticks import tick
 
 from assets.activity.layouts import LABEL_COLUMN, WINDOW_COLUMNS, WINDOW_SIGNALS, WINDOW_STEPS
 from orchestration.settings import Settings
@@ -22,11 +23,7 @@ WINDOWS_FILE = SHARED_DATA / "casas_arwise" / "p1_windows_test.csv"
 
 
 def _tick(sensor, instance: DagsterInstance, store: ObjectStoreResource, cursor: str | None):
-    context = build_sensor_context(instance=instance, cursor=cursor, resources={"object_store": store})
-    result = sensor(context)
-    for request in getattr(result, "dynamic_partitions_requests", None) or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    return result
+    return tick(sensor, instance, cursor, {"object_store": store})
 
 
 def _malformed_windows() -> tuple[bytes, dict[str, int]]:

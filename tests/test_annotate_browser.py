@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from browser import CHROMIUM_ARGS, chromium, served
-from playwright.sync_api import Page, expect, sync_playwright
+from browser import open_page, served
+from playwright.sync_api import Page, expect
 
 from apps.annotate.labelsets import LabelSet
 from apps.annotate.server import create_app
@@ -37,23 +37,11 @@ def server(store: AnnotationStore) -> Iterator[str]:
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    executable = chromium()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=executable,
-            args=CHROMIUM_ARGS,
-        )
-        page = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        try:
-            yield page
-            # 401s the test provokes on purpose are logged by Chromium as failed loads; anything else
-            # (a script error, a CSP violation) means the page is broken.
-            assert [e for e in errors if "401" not in e] == []
-        finally:
-            browser.close()
+    with open_page() as (page, errors):
+        yield page
+        # 401s the test provokes on purpose are logged by Chromium as failed loads; anything else
+        # (a script error, a CSP violation) means the page is broken.
+        assert [e for e in errors if "401" not in e] == []
 
 
 def _press(page: Page, key: str) -> None:

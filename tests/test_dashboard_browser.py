@@ -25,8 +25,8 @@ from urllib.request import urlopen
 import pandas as pd
 import pytest
 import uvicorn
-from browser import CHROMIUM_ARGS, chromium, served
-from playwright.sync_api import Page, expect, sync_playwright
+from browser import open_page, served
+from playwright.sync_api import Page, expect
 
 from apps.dashboard.server import create_app
 from orchestration.infra.kafka_broker import free_port
@@ -98,21 +98,9 @@ def server(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    executable = chromium()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=executable,
-            args=CHROMIUM_ARGS,
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        try:
-            yield page
-            assert errors == []  # a script error, a CSP violation or a failed load means a broken page
-        finally:
-            browser.close()
+    with open_page(viewport={"width": 1280, "height": 900}) as (page, errors):
+        yield page
+        assert errors == []  # a script error, a CSP violation or a failed load means a broken page
 
 
 def _api(server: str, path: str) -> dict:

@@ -9,9 +9,9 @@ from dagster import (
     Definitions,
     DynamicPartitionsDefinition,
     asset,
-    build_sensor_context,
     define_asset_job,
 )
+from sensor_ticks import tick
 
 from orchestration.settings import Settings
 from resources.object_store import ObjectInfo, ObjectStoreResource
@@ -34,11 +34,7 @@ def _defs(store: ObjectStoreResource) -> tuple[Definitions, object]:
 
 
 def _tick(sensor, instance: DagsterInstance, store: ObjectStoreResource, cursor: str | None):
-    context = build_sensor_context(instance=instance, cursor=cursor, resources={"object_store": store})
-    result = sensor(context)
-    for request in getattr(result, "dynamic_partitions_requests", None) or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    return result
+    return tick(sensor, instance, cursor, {"object_store": store})
 
 
 def test_one_run_per_new_file_and_none_for_unchanged(s3_env: Settings) -> None:

@@ -7,7 +7,8 @@ import json
 
 import numpy as np
 import pandas as pd
-from dagster import DagsterInstance, build_sensor_context
+from dagster import DagsterInstance
+from sensor_ticks import tick
 from starlette.testclient import TestClient
 from test_disaster_lifecycle import FAST_TRAINER, land_slice, run_pipeline
 
@@ -23,11 +24,7 @@ RECORDS, BATCH, BUDGET = 300, 100, 20
 
 
 def _tick(defs, name: str, instance: DagsterInstance, cursor: str | None, resources: dict):
-    sensor = defs.resolve_sensor_def(name)
-    result = sensor(build_sensor_context(instance=instance, cursor=cursor, resources=resources))
-    for request in getattr(result, "dynamic_partitions_requests", None) or []:
-        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-    return result
+    return tick(defs.resolve_sensor_def(name), instance, cursor, resources)
 
 
 def test_stream_to_labels_to_retraining(kafka_env: Settings, monkeypatch) -> None:

@@ -73,20 +73,14 @@ from starlette.staticfiles import StaticFiles
 from apps.annotate import api, pages
 from apps.annotate.guard import ApiError
 from apps.annotate.labelsets import LabelSet
-from apps.web import SecurityHeaders
+from apps.web import SecurityHeaders, security_headers
 from resources.annotation_store import AnnotationStore
 
 STATIC = Path(__file__).parent / "static"
-_SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data: https: http:; "
-        b"object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-]
+_SECURITY_HEADERS = security_headers(
+    "default-src 'self'; img-src 'self' data: https: http:; "
+    "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

@@ -51,22 +51,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from apps.dashboard.tables import EMPTY_MESSAGE, Filters, TableError, Tables, select, top_domains, tweet_json
-from apps.web import SecurityHeaders
+from apps.web import SecurityHeaders, security_headers
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_LIMIT, MAX_LIMIT = 200, 1000
 DEFAULT_TOP, MAX_TOP = 10, 100
 _FILTER_PARAMS = frozenset({"min_probability", "since", "until"})
-_SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
-        b"base-uri 'none'; form-action 'none'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-]
+_SECURITY_HEADERS = security_headers(
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
 
 
 class ApiError(Exception):

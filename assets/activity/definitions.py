@@ -194,7 +194,9 @@ def activity_windows(context: AssetExecutionContext, spark: SparkResource) -> La
             "and ingest them (activity_file)"
         )
     windows = spark.spark_session.read.parquet(str(root)).drop("slot")
-    latest = windows.dropDuplicates([ID_COLUMN])
+    # Materialised once: every output below reads it, and dropDuplicates may keep a different copy
+    # of a duplicated window on each evaluation.
+    latest = windows.dropDuplicates([ID_COLUMN]).localCheckpoint()
     labelled = latest.where(F.col(LABEL_COLUMN).isNotNull())
     out = tables_dir() / "clean"
     frame = labelled.orderBy("participant", "stamp").toPandas()
@@ -221,12 +223,9 @@ def activity_windows(context: AssetExecutionContext, spark: SparkResource) -> La
 
 def _known_labels() -> list[str] | None:
     """Classes of the landed ``activity_mapping.csv``, if there is one (read at check time)."""
-    from orchestration.settings import export_defaults
+    from resources import build_resources
 
-    settings = export_defaults()
-    mapping = load_mapping(
-        ObjectStoreResource(landing=settings.landing, endpoint_url=settings.aws_endpoint_url)
-    )
+    mapping = load_mapping(build_resources(resolved=True)["object_store"])
     return sorted(set(mapping.values())) or None
 
 

@@ -49,6 +49,18 @@ from sensors.kafka import build_kafka_sensor
 from sensors.retrain import build_retrain_sensor
 
 PROBA_PREFIX = "proba__"
+#: Columns of every predictions partition, besides one ``proba__<class>`` per class.
+PREDICTION_COLUMNS = (
+    "key",
+    "topic",
+    "partition",
+    "offset",
+    "model_version",
+    "prediction",
+    "produced_at",
+    "scored_at",
+    "record",
+)
 
 
 @dataclass(frozen=True)
@@ -97,13 +109,14 @@ def tables(use_case: str, name: str) -> Path:
     return get_settings().data_dir("tables", use_case, name)
 
 
-def predictions_table(use_case: str) -> pd.DataFrame:
-    """Every scored record so far (one row per topic offset), for dashboards, tests and benchmarks."""
+def predictions_table(use_case: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Every scored record so far (one row per topic offset), for dashboards, tests and benchmarks;
+    ``columns`` reads only those (the probability and record columns are most of the bytes)."""
     root = tables(use_case, "predictions")
     files = sorted(root.glob("batch=*/*.parquet"))
     if not files:
-        return pd.DataFrame()
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+        return pd.DataFrame(columns=columns)
+    return pd.concat([pd.read_parquet(f, columns=columns) for f in files], ignore_index=True)
 
 
 def _write_partition(frame: pd.DataFrame, use_case: str, name: str, slot: str) -> Path:
@@ -157,7 +170,8 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
         for message in messages:
             record, reason = parse_message(message.value, schema)
             (good if record is not None else poison).append((message, record or reason))
-        predictions = pd.DataFrame()
+        # The fixed columns even when every message was poison, so the table always reads the same.
+        predictions = pd.DataFrame(columns=list(PREDICTION_COLUMNS))
         if good:
             mlflow.set_tracking_uri(registry.tracking_uri)
             model = mlflow.pyfunc.load_model(f"models:/{uc}/{version}")
@@ -281,7 +295,8 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
     ) -> LabelledTable:
         rows, skipped = [], {"no_record": 0, "unknown_label": 0}
         known = set(source.labels)
-        for item in annotations.store().labelled_samples(uc):
+        store = annotations.store()
+        for item in store.labelled_samples(uc):
             payload, label = item["payload"], item["label"]
             if payload is None:
                 skipped["no_record"] += 1
@@ -304,7 +319,7 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
                 "labelled_rows": len(frame),
                 "skipped_no_record": skipped["no_record"],
                 "skipped_unknown_label": skipped["unknown_label"],
-                "last_label_id": annotations.store().last_label_id(uc),
+                "last_label_id": store.last_label_id(uc),
             }
         )
         return LabelledTable(str(path), source.labels, source.id_column, source.label_column)

@@ -117,9 +117,8 @@ def tweets_parsed(context: AssetExecutionContext, object_store: ObjectStoreResou
 def streamed_tweets() -> tuple[pd.DataFrame, int]:
     """Tweets that arrived on ``tweets.raw`` and were scored (the loop's predictions table keeps each
     record), parsed like landed ones; and how many records were not usable tweets."""
-    scored = predictions_table(USE_CASE)
     rows, bad = [], 0
-    for raw in scored["record"] if "record" in scored.columns else []:
+    for raw in predictions_table(USE_CASE, columns=["record"])["record"]:
         try:
             rows.append({**parse_tweet(json.loads(raw)), "origin": "tweets.raw"})
         except ValueError:
