@@ -21,10 +21,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## The two commands of the Quickstart ------------------------------------------------------------
+# One line per step on the terminal; Dagster, Spark and MLflow logs go to $(FLYWHEEL_HOME)/logs/.
 demo: $(STAMP)
-	$(BIN)/flywheel infra up
-	$(BIN)/python scripts/seed_landing.py
-	$(BIN)/flywheel materialize
+	@$(BIN)/flywheel infra up
+	@$(BIN)/python scripts/seed_landing.py
+	@$(BIN)/flywheel materialize
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -50,6 +51,12 @@ status: $(STAMP)
 ui: $(STAMP)
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster dev -w workspace.yaml
+
+# One-machine deployment in the foreground: Kafka (unless one answers), a code server, the Dagster UI
+# and the daemon, every sensor running. Ctrl-C stops what it started.
+.PHONY: serve
+serve: $(STAMP)
+	$(BIN)/flywheel serve --sensors on
 
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(FLYWHEEL_HOME)/mlflow.db --port 5000

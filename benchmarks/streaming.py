@@ -40,6 +40,22 @@ the real ``disaster_pipeline`` job trains the champion with the fast trainer fir
 
 The last line is ``throughput_ratio=<best sensor-path rate / ceiling rate at that batch size>
 p95_latency_s=<sensor-path p95 at that batch size>``.
+
+``--daemon`` measures the path users run instead: ``flywheel serve``'s own processes (a code server,
+``dagster-daemon`` and the webserver, started by :class:`orchestration.serve.Server`) on the
+temporary instance with the shipped ``dagster.yaml`` (run queue, retries, monitoring), the Kafka
+sensor switched on (``FLYWHEEL_SENSORS=on``, ticking every ``FLYWHEEL_SENSOR_INTERVAL_SECONDS``). The
+daemon ticks the sensor, queues the runs and launches each in a process of its own, as in
+production. Two loads:
+
+* **steady**: ``--steady-rate`` records/s (default 100) offered for ``--steady-seconds`` (120) at
+  batch size 1,000 → sustained records/s (records / first produce → last prediction) and
+  produce→prediction p50/p95;
+* **burst**: ``--burst`` records (200,000) produced in full while the daemon is stopped, then the
+  daemon started at batch size 100,000 → records/s from the first scoring run's creation to the
+  last prediction, beside the tight-loop ceiling on the same burst (same seed, own topic).
+
+Its last line is ``daemon_throughput_ratio=<burst rate / ceiling> daemon_p95_latency_s=<steady p95>``.
 """
 
 from __future__ import annotations
@@ -52,6 +68,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -334,12 +351,138 @@ def run(batches: list[int], per_size: int) -> list[SizeFigures]:
     return figures
 
 
+# -- through the daemon -------------------------------------------------------------------------------
+@contextmanager
+def daemon_serving(log_dir: Path, **environment: str):
+    """``flywheel serve``'s processes (code server, daemon, webserver) with the sensors on."""
+    from orchestration.infra.kafka_broker import free_port
+    from orchestration.serve import Server
+    from orchestration.settings import get_settings
+
+    os.environ.update(environment)
+    lines: list[str] = []
+    server = Server(get_settings(), port=free_port(), sensors_on=True, log=lines.append, grace_seconds=20)
+    started = time.monotonic()
+    try:
+        server.start()
+        say(f"daemon, code server and webserver up in {time.monotonic() - started:.1f}s ({environment})")
+        yield server
+    finally:
+        server.stop()
+        with (log_dir / "serve.log").open("a") as handle:
+            handle.write("\n".join(lines) + "\n")
+
+
+def wait_scored(id_prefix: str, expected: int, timeout: float) -> pd.DataFrame:
+    """The predictions rows of ``id_prefix*`` once all ``expected`` are there (exactly once each)."""
+    from assets.loop.factory import predictions_table
+
+    deadline = time.monotonic() + timeout
+    columns = ["key", "partition", "offset", "produced_at", "scored_at"]
+    while True:
+        table = predictions_table(USE_CASE, columns=columns)
+        rows = table[table["key"].astype(str).str.startswith(id_prefix)] if len(table) else table
+        if len(rows) >= expected:
+            if len(rows) != expected or rows.duplicated(["partition", "offset"]).any():
+                raise SystemExit(f"{len(rows)} prediction rows for {expected} records of {id_prefix}*")
+            return rows
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {len(rows)} of {expected} {id_prefix}* records scored in {timeout:.0f}s")
+        time.sleep(0.5)
+
+
+def steady_load(rate: float, seconds: float, seed: int, log_dir: Path) -> PathFigures:
+    from orchestration.settings import get_settings
+    from orchestration.simulate import simulate
+
+    records = int(rate * seconds)
+    with daemon_serving(log_dir, FLYWHEEL_BATCH_SIZE="1000"):
+        say(f"[steady] offering {records:,} records at {rate:.0f}/s ...")
+        produced = simulate(get_settings(), USE_CASE, records, rate=rate, seed=seed)
+        say(f"[steady] produced in {produced.seconds:.1f}s; waiting for the last predictions ...")
+        rows = wait_scored(f"sim-{seed}-", records, timeout=600)
+    wall = float(rows["scored_at"].max() - rows["produced_at"].min())
+    latencies = (rows["scored_at"] - rows["produced_at"]).to_numpy(dtype=float)
+    return PathFigures(records, wall, latencies)
+
+
+def burst_load(records: int, seed: int, model: Any, log_dir: Path) -> tuple[PathFigures, PathFigures]:
+    from dagster import DagsterInstance, RunsFilter
+
+    from orchestration.settings import get_settings
+    from orchestration.simulate import simulate
+
+    settings = get_settings()
+    batch = 100_000
+    produced = simulate(settings, USE_CASE, records, seed=seed)
+    say(f"[burst] {records:,} records produced in {produced.seconds:.1f}s with the daemon stopped")
+    since = time.time()
+    with daemon_serving(log_dir, FLYWHEEL_BATCH_SIZE=str(batch)):
+        rows = wait_scored(f"sim-{seed}-", records, timeout=900)
+    instance = DagsterInstance.get()
+    runs = [
+        r
+        for r in instance.get_run_records(RunsFilter(job_name=SCORE_JOB))
+        if r.create_timestamp.timestamp() >= since
+    ]
+    first_run = min(r.create_timestamp.timestamp() for r in runs)
+    wall = float(rows["scored_at"].max()) - first_run
+    daemon = PathFigures(records, wall, (rows["scored_at"] - rows["produced_at"]).to_numpy(float), len(runs))
+    say(
+        f"[burst] daemon: {len(runs)} run(s), {wall:.1f}s from the first run's creation, {daemon.rate:,.0f}/s"
+    )
+    ceiling_settings = replace(settings, topic_prefix=f"{settings.topic_prefix}ceiling-burst.")
+    again = simulate(ceiling_settings, USE_CASE, records, seed=seed)
+    ceiling = ceiling_path(settings.kafka_bootstrap_servers, again.topic, model, batch, records)
+    say(f"[burst] ceiling: {ceiling.seconds:.1f}s, {ceiling.rate:,.0f}/s")
+    return daemon, ceiling
+
+
+def run_daemon(args: argparse.Namespace) -> None:
+    import mlflow
+    from dagster import DagsterInstance
+
+    from orchestration.definitions import build_definitions
+    from orchestration.settings import get_settings
+
+    settings = get_settings()
+    say(f"landed {land_slice(Path(settings.landing)):,} messages; training the champion ...")
+    defs = build_definitions()  # also writes the shipped dagster.yaml into the temporary DAGSTER_HOME
+    version = train_champion(defs, DagsterInstance.get())
+    stop_spark()
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{USE_CASE}/{version}")
+    log_dir = settings.data_dir("logs")
+    steady = steady_load(args.steady_rate, args.steady_seconds, 3001, log_dir)
+    daemon, ceiling = burst_load(args.burst, 3002, model, log_dir)
+    say(
+        "\nThrough dagster-daemon + code server (shipped dagster.yaml, sensor on, a process per run).\n"
+        f"{'load':<34} {'records':>8} {'records/s':>10} {'p50 s':>7} {'p95 s':>7}\n" + "-" * 70
+    )
+    offered = f"steady {args.steady_rate:.0f}/s x {args.steady_seconds:.0f}s, batch 1,000"
+    for name, fig in (
+        (offered, steady),
+        ("burst, batch 100,000 (daemon)", daemon),
+        ("burst, batch 100,000 (ceiling)", ceiling),
+    ):
+        p50, p95 = fig.quantile(0.5), fig.quantile(0.95)
+        say(f"{name:<34} {fig.records:>8,} {fig.rate:>10,.0f} {p50:>7.2f} {p95:>7.2f}")
+    say(
+        f"daemon_throughput_ratio={daemon.rate / ceiling.rate:.3f} "
+        f"daemon_p95_latency_s={steady.quantile(0.95):.3f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", default="1000,10000,100000", help="comma-separated batch sizes")
     parser.add_argument("--batches-per-size", type=int, default=2, help="batches produced per size")
     parser.add_argument("--bootstrap", default=None, help="an existing Kafka (default: start our own)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary FLYWHEEL_HOME")
+    parser.add_argument("--daemon", action="store_true", help="through dagster-daemon (see above)")
+    parser.add_argument("--steady-rate", type=float, default=100.0, help="--daemon: records/s offered")
+    parser.add_argument("--steady-seconds", type=float, default=120.0, help="--daemon: how long")
+    parser.add_argument("--burst", type=int, default=200_000, help="--daemon: burst records")
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",") if b.strip()]
     if not batches or min(batches) < 1 or args.batches_per_size < 1:
@@ -355,6 +498,9 @@ def main() -> None:
 
             broker = KafkaBroker(get_settings())
             broker.start(timeout=120, log=say)
+        if args.daemon:
+            run_daemon(args)
+            return
         figures = run(batches, args.batches_per_size)
     finally:
         if broker is not None:

@@ -59,35 +59,41 @@ def infra_status() -> None:
 # -- materialize ---------------------------------------------------------------------------------
 @main.command(help="Run use cases' whole graphs (default: all built) through the Dagster instance.")
 @click.argument("use_cases", nargs=-1)
-def materialize(use_cases: tuple[str, ...]) -> None:
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Every log (Dagster, Spark, MLflow, warnings) on the terminal instead of FLYWHEEL_HOME/logs/.",
+)
+def materialize(use_cases: tuple[str, ...], verbose: bool) -> None:
+    """One line per finished asset or check on the terminal; the rest goes to a log file."""
     settings = export_defaults()
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
-    from dagster import DagsterInstance
-
-    from orchestration.definitions import build_definitions, use_case_definitions
-    from orchestration.materialize import format_summary, materialize_use_case
-
-    built = list(use_case_definitions())
     unknown = [u for u in use_cases if u not in USE_CASES]
     if unknown:
         _fail(f"unknown use case(s) {', '.join(unknown)}; known: {', '.join(USE_CASES)}")
-    missing = [u for u in use_cases if u not in built]
-    if missing:
-        _fail(f"use case(s) not built yet: {', '.join(missing)}; built: {', '.join(built) or 'none'}")
-    selected = list(use_cases) or built
-    if not selected:
-        click.echo("no use cases are built yet; nothing to materialize")
-        return
-    defs = build_definitions()
-    instance = DagsterInstance.get()
-    summaries = []
-    for use_case in selected:
-        click.echo(f"materializing {use_case} ...")
-        summaries.append(materialize_use_case(use_case, defs, instance))
-    click.echo("")
-    click.echo(format_summary(summaries))
-    if any(s.failed_runs for s in summaries):
-        sys.exit(1)
+    from orchestration.console import materialize_console
+
+    code = 0
+    # Imports inside: Dagster, Spark, MLflow and GX warn as they load, and that belongs in the log.
+    with materialize_console(settings.home, verbose=verbose) as console:
+        try:
+            from orchestration.materialize import materialize_selected
+
+            # Dagster logs its events at DEBUG: all of them in the log file, INFO up with --verbose.
+            code = materialize_selected(list(use_cases), console, "INFO" if verbose else "DEBUG")
+        except KeyboardInterrupt:
+            console.error("interrupted")
+            code = 130
+        except Exception as exc:  # noqa: BLE001 - the traceback goes to the log, its gist to the terminal
+            import traceback
+
+            traceback.print_exc()
+            lines = str(exc).strip().splitlines()
+            console.error(f"error: {type(exc).__name__}: {lines[0] if lines else ''}")
+            code = 1
+    if code:
+        sys.exit(code)
 
 
 # -- simulate / generate ------------------------------------------------------------------------
@@ -134,6 +140,24 @@ def generate_activity(participants: int, hours: float, out_dir: str, seed: int) 
     paths = write_raw_files(None, participants, hours, out_dir, seed, stats=stats)
     size = sum(p.stat().st_size for p in paths)
     click.echo(f"wrote {len(paths)} files, {size / 1e6:.1f} MB, to {out_dir}")
+
+
+# -- serve ---------------------------------------------------------------------------------------
+@main.command(help="Serve a one-machine deployment in the foreground: Kafka (unless one answers), "
+              "a code server, dagster-webserver, dagster-daemon. Ctrl-C stops all it started.")  # fmt: skip
+@click.option("--host", default="127.0.0.1", show_default=True, help="Host the Dagster UI listens on.")
+@click.option("--port", default=3000, show_default=True, type=click.IntRange(1, 65535),
+              help="Dagster UI port.")  # fmt: skip
+@click.option("--sensors", type=click.Choice(["on", "off"]), default=None,
+              help="on: every sensor runs by default (FLYWHEEL_SENSORS=on). "
+                   "Default: FLYWHEEL_SENSORS, else off.")  # fmt: skip
+@click.option("--code-server-port", default=None, type=click.IntRange(1, 65535),
+              help="Port of the code server on 127.0.0.1 (default: a free one).")  # fmt: skip
+def serve(host: str, port: int, sensors: str | None, code_server_port: int | None) -> None:
+    from orchestration.serve import serve as run_server
+
+    sensors_on = None if sensors is None else sensors == "on"
+    sys.exit(run_server(host, port, sensors_on, code_server_port, log=click.echo))
 
 
 # -- models --------------------------------------------------------------------------------------

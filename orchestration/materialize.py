@@ -6,11 +6,16 @@ A use case's ``assets/<uc>/definitions.py`` declares, besides ``defs``:
 Partitioned jobs run once per partition key that has not been materialized yet, so a second
 ``materialize`` ingests only new files. Runs go through ``DAGSTER_HOME``'s instance and show in
 the UI like any other run. The summary is read back from the events those runs wrote.
+
+``on_event`` (e.g. :meth:`orchestration.console.Console.on_event`) is attached to every run as an
+instance event listener, so a caller sees each step finish while the run executes.
 """
 
 from __future__ import annotations
 
 import importlib
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,31 +83,63 @@ def _champion(summary: UseCaseSummary, registry: MlflowRegistry) -> None:
         summary.metric = f"{name}={float(value):.4f}"
 
 
+def run_job(
+    job: JobDefinition,
+    instance: DagsterInstance,
+    partition_key: str | None = None,
+    log_level: str = "INFO",
+    on_event: Callable[[Any], None] | None = None,
+) -> Any:
+    """One in-process run of ``job`` through ``instance``; ``on_event`` sees each event as it is stored."""
+    run_id = str(uuid.uuid4())
+    if on_event is not None:
+        instance.add_event_listener(run_id, on_event)
+    return job.execute_in_process(
+        instance=instance,
+        partition_key=partition_key,
+        run_id=run_id,
+        raise_on_error=False,
+        tags={"flywheel/trigger": "cli"},
+        # Every event is stored in the instance (and shown in the UI); the console logger gets
+        # ``log_level`` (on the terminal with --verbose, else in the log file).
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+
+
+def run_jobs(
+    summary: UseCaseSummary,
+    jobs: list[JobDefinition],
+    instance: DagsterInstance,
+    log_level: str = "INFO",
+    on_event: Callable[[Any], None] | None = None,
+) -> UseCaseSummary:
+    """Run ``jobs`` in order (partitioned ones once per pending key); stop at the first failed run."""
+    for job in jobs:
+        keys = _pending_partitions(job, instance) if job.partitions_def else [None]
+        for key in keys:
+            result = run_job(job, instance, key, log_level, on_event)
+            _collect(summary, result)
+            if not result.success:
+                break
+        if summary.failed_runs:
+            break  # downstream of a failed step would only repeat the failure
+    return summary
+
+
 def materialize_use_case(
-    use_case: str, defs: Definitions, instance: DagsterInstance, log_level: str = "INFO"
+    use_case: str,
+    defs: Definitions,
+    instance: DagsterInstance,
+    log_level: str = "INFO",
+    on_event: Callable[[Any], None] | None = None,
 ) -> UseCaseSummary:
     module = importlib.import_module(f"assets.{use_case}.definitions")
     resources = build_resources(resolved=True)
     summary = UseCaseSummary(use_case)
     if hasattr(module, "discover"):
         module.discover(instance, resources)
-    for job_name in module.MATERIALIZE_JOBS:
-        job = defs.resolve_job_def(job_name)
-        keys = _pending_partitions(job, instance) if job.partitions_def else [None]
-        for key in keys:
-            result = job.execute_in_process(
-                instance=instance,
-                partition_key=key,
-                raise_on_error=False,
-                tags={"flywheel/trigger": "cli"},
-                # Every event is stored in the instance (and shown in the UI); the console gets INFO.
-                run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            )
-            _collect(summary, result)
-            if not result.success:
-                break
-        if summary.failed_runs:
-            break  # downstream of a failed step would only repeat the failure
+    jobs = [defs.resolve_job_def(name) for name in module.MATERIALIZE_JOBS]
+    run_jobs(summary, jobs, instance, log_level, on_event)
     settings = export_defaults()
     _champion(summary, MlflowRegistry(settings.mlflow_tracking_uri))
     return summary
@@ -139,3 +176,29 @@ def format_summary(summaries: list[UseCaseSummary]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def materialize_selected(use_cases: list[str], console: Any, log_level: str = "INFO") -> int:
+    """What ``flywheel materialize`` does inside its console: every selected (default: every built)
+    use case, step lines as they finish, then the summary table. Returns the exit code."""
+    from orchestration.definitions import build_definitions, use_case_definitions
+
+    built = list(use_case_definitions())
+    missing = [u for u in use_cases if u not in built]
+    if missing:
+        console.error(f"use case(s) not built yet: {', '.join(missing)}; built: {', '.join(built) or 'none'}")
+        return 1
+    selected = list(use_cases) or built
+    if not selected:
+        console.line("no use cases are built yet; nothing to materialize")
+        return 0
+    defs = build_definitions()
+    instance = DagsterInstance.get()
+    summaries = []
+    for use_case in selected:
+        console.use_case(use_case)
+        summaries.append(materialize_use_case(use_case, defs, instance, log_level, console.on_event))
+    console.line("")
+    for line in format_summary(summaries).splitlines():
+        console.line(line)
+    return 1 if any(s.failed_runs for s in summaries) else 0

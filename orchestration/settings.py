@@ -65,6 +65,14 @@ class Settings:
     #: ``FLYWHEEL_BATCH_MAX_WAIT_SECONDS``); None keeps each use case's own.
     batch_size: int | None = None
     batch_max_wait_seconds: float | None = None
+    #: Scoring runs of one use case the instance's run queue lets run at once
+    #: (``FLYWHEEL_SCORING_CONCURRENCY``); training/retraining is always one at a time per use case.
+    scoring_concurrency: int = 2
+    #: How often the daemon evaluates each Kafka sensor (``FLYWHEEL_SENSOR_INTERVAL_SECONDS``).
+    sensor_interval_seconds: int = 5
+    #: ``FLYWHEEL_SENSORS=on`` makes every sensor start running by default (``flywheel serve
+    #: --sensors on``); otherwise they start stopped and are switched on in the UI.
+    sensors_on: bool = False
 
     def topic(self, use_case: str, kind: str = "records") -> str:
         """``<prefix><use_case>.<kind>``: ``records`` in, ``predictions`` and ``deadletter`` out."""
@@ -139,6 +147,9 @@ def get_settings() -> Settings:
         batch_max_wait_seconds=float(_env("FLYWHEEL_BATCH_MAX_WAIT_SECONDS") or -1)
         if _env("FLYWHEEL_BATCH_MAX_WAIT_SECONDS")
         else None,
+        scoring_concurrency=max(1, _int_env("FLYWHEEL_SCORING_CONCURRENCY", 2)),
+        sensor_interval_seconds=max(1, _int_env("FLYWHEEL_SENSOR_INTERVAL_SECONDS", 5)),
+        sensors_on=(_env("FLYWHEEL_SENSORS") or "off").lower() in ("on", "1", "true", "yes"),
     )
 
 
@@ -155,10 +166,11 @@ def export_defaults(settings: Settings | None = None) -> Settings:
     settings.home.mkdir(parents=True, exist_ok=True)
     dagster_home = Path(os.environ["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True, exist_ok=True)
-    instance_yaml = dagster_home / "dagster.yaml"
-    if not instance_yaml.exists():
-        # Default local storage; no usage statistics sent from an embedded install (and no banner).
-        instance_yaml.write_text("telemetry:\n  enabled: false\n")
+    # The shipped dagster.yaml (run queue limits, retries, monitoring, telemetry off); a user's
+    # own dagster.yaml is left alone.
+    from orchestration.instance import ensure_instance_yaml
+
+    ensure_instance_yaml(dagster_home, settings)
     if not settings.landing_is_s3:
         Path(settings.landing).mkdir(parents=True, exist_ok=True)
     return settings

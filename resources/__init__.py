@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dagster import EnvVar, FilesystemIOManager
 
 from orchestration.settings import Settings, export_defaults
-from resources.annotation_store import AnnotationStore, AnnotationStoreResource
+from resources.annotation_resource import AnnotationStoreResource
 from resources.kafka import KafkaRecord, KafkaResource
 from resources.mlflow_registry import MlflowRegistry, MlflowResource
 from resources.object_store import ObjectInfo, ObjectStoreResource
 from resources.spark import SparkResource
+
+# Each resource module imports its client library (kafka-python, MLflow, boto3, PySpark, SQLAlchemy)
+# where a client is made, so importing this package (every run and step process does) stays cheap.
 
 __all__ = [
     "AnnotationStore",
@@ -23,6 +28,15 @@ __all__ = [
     "SparkResource",
     "build_resources",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``AnnotationStore`` on first use (its module imports SQLAlchemy)."""
+    if name == "AnnotationStore":
+        from resources.annotation_store import AnnotationStore
+
+        return AnnotationStore
+    raise AttributeError(f"module 'resources' has no attribute {name!r}")
 
 
 def build_resources(settings: Settings | None = None, resolved: bool = False) -> dict[str, object]:

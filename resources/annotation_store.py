@@ -3,18 +3,27 @@
 SQLAlchemy Core over ``FLYWHEEL_DATABASE_URL`` (a SQLite file under ``FLYWHEEL_HOME`` by default;
 a ``postgresql://`` URL works unchanged). Labels are never deleted: an undo stamps ``undone_at``,
 so the history of who labelled what, and when, stays auditable.
+
+A queued sample may carry the champion's suggestion (``{"prediction", "probabilities"}``), which the
+page pre-selects. Each label made on the page then records which model version suggested what and
+whether the annotator accepted it unchanged, so how often people just confirm the model (and where
+they correct it) can be measured.
+
+Columns added after a database was first created are nullable and added on open (``ALTER TABLE ...
+ADD COLUMN``), so an older database keeps working without a migration tool.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from dagster import ConfigurableResource
-from pydantic import Field
 
 metadata = sa.MetaData()
 
@@ -28,6 +37,7 @@ queue_table = sa.Table(
     sa.Column("score", sa.Float, nullable=False, default=0.0),
     sa.Column("strategy", sa.String(32), nullable=True),
     sa.Column("model_version", sa.String(32), nullable=True),
+    sa.Column("suggestion", sa.Text, nullable=True),  # JSON {"prediction", "probabilities"}
     sa.Column("status", sa.String(16), nullable=False, default="queued"),
     sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -45,6 +55,10 @@ labels_table = sa.Table(
     sa.Column("source", sa.String(32), nullable=False, default="page"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("undone_at", sa.DateTime(timezone=True), nullable=True),
+    # the suggestion shown when the label was made (all three None when there was none)
+    sa.Column("suggested_by_version", sa.String(32), nullable=True),
+    sa.Column("suggested_label", sa.Text, nullable=True),  # JSON, as the label
+    sa.Column("accepted_suggestion", sa.Boolean, nullable=True),
 )
 
 QUEUED, LABELLED, SKIPPED = "queued", "labelled", "skipped"
@@ -52,6 +66,81 @@ QUEUED, LABELLED, SKIPPED = "queued", "labelled", "skipped"
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _add_missing_columns(engine: sa.Engine) -> None:
+    """Add the columns a database created by an older version lacks (all of them nullable).
+
+    Two processes opening the same old database at once may both try; the loser's error is
+    ignored once the column is seen to exist.
+    """
+    quote = engine.dialect.identifier_preparer.quote
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable or column.primary_key:
+                raise RuntimeError(f"cannot add required column {table.name}.{column.name} on open")
+            ddl = (
+                f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} "
+                f"{column.type.compile(dialect=engine.dialect)}"
+            )
+            try:
+                with engine.begin() as conn:
+                    conn.execute(sa.text(ddl))
+            except sa.exc.DBAPIError:
+                if column.name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
+                    raise
+
+
+def _label_name(value: Any) -> str:
+    if isinstance(value, str):
+        return str(value)  # numpy's str_ too
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return str(int(value))  # class ids such as 0/1 are stored as the labels "0"/"1"
+    raise ValueError(f"a suggested label must be a string, got {type(value).__name__}")
+
+
+def normalize_suggestion(raw: Any) -> dict[str, Any] | None:
+    """A sample's ``suggestion`` as stored: ``{"prediction": str | [str], "probabilities": {str: float}}``.
+
+    ``None`` stays ``None`` (no suggestion). Numpy scalars and arrays are turned into plain values,
+    integer class ids into their names (``1`` → ``"1"``); probabilities that are not finite numbers
+    are dropped (JSON has no NaN); other keys are ignored. A malformed suggestion (no prediction, a
+    label that is not a string, a probability that is not a number) is a bug in its producer and
+    raises :class:`ValueError` before anything is queued.
+    """
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or "prediction" not in raw:
+        raise ValueError("a suggestion must be a mapping with a 'prediction' (and 'probabilities')")
+    prediction = raw["prediction"]
+    if hasattr(prediction, "tolist") and not isinstance(prediction, str):
+        prediction = prediction.tolist()
+    if isinstance(prediction, (list, tuple)):
+        prediction = list(dict.fromkeys(_label_name(p) for p in prediction))
+    else:
+        prediction = _label_name(prediction)
+    probabilities: dict[str, float] = {}
+    given = raw.get("probabilities") or {}
+    if not isinstance(given, Mapping):
+        raise ValueError("suggestion probabilities must be a mapping of label to probability")
+    for name, value in given.items():
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise ValueError(f"probability of {name!r} must be a number")
+        if math.isfinite(float(value)):
+            probabilities[_label_name(name)] = float(value)
+    return {"prediction": prediction, "probabilities": probabilities}
+
+
+def same_label(label: Any, suggested: Any) -> bool:
+    """Whether a given label is the suggestion unchanged (multi-label: the same set of labels)."""
+
+    def as_set(value: Any) -> frozenset[Any]:
+        return frozenset(value) if isinstance(value, list) else frozenset([value])
+
+    return as_set(label) == as_set(suggested)
 
 
 class AnnotationStore:
@@ -62,16 +151,20 @@ class AnnotationStore:
             Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(database_url, future=True)
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
 
     # -- queue ---------------------------------------------------------------------------------
     def enqueue(self, use_case: str, samples: list[dict[str, Any]]) -> int:
-        """Queue samples (``sample_id``, ``payload``, ``score``, optional ``strategy``/``model_version``).
+        """Queue samples: ``sample_id``, ``payload``, ``score``, optional ``strategy``, ``model_version``
+        and ``suggestion`` (``{"prediction": label | [labels], "probabilities": {label: p}}``, the
+        model version's guess, see :func:`normalize_suggestion`).
 
         A sample already queued or labelled is left alone, so re-running a scoring batch never
         queues the same record twice. Returns how many were added.
         """
         if not samples:
             return 0
+        suggestions = [normalize_suggestion(s.get("suggestion")) for s in samples]  # all checked first
         ids = [str(s["sample_id"]) for s in samples]
         with self.engine.begin() as conn:
             existing = set(
@@ -83,7 +176,7 @@ class AnnotationStore:
             )
             now = _now()
             rows = []
-            for sample in samples:
+            for sample, suggestion in zip(samples, suggestions, strict=True):
                 sid = str(sample["sample_id"])
                 if sid in existing:
                     continue
@@ -98,6 +191,7 @@ class AnnotationStore:
                         "model_version": None
                         if sample.get("model_version") is None
                         else str(sample["model_version"]),
+                        "suggestion": None if suggestion is None else json.dumps(suggestion),
                         "status": QUEUED,
                         "enqueued_at": now,
                         "updated_at": now,
@@ -108,7 +202,7 @@ class AnnotationStore:
         return len(rows)
 
     def queue(self, use_case: str, limit: int = 50, status: str = QUEUED) -> list[dict[str, Any]]:
-        """Queued samples, most uncertain (highest score) first."""
+        """Queued samples, most uncertain (highest score) first; ``suggestion`` decoded (or None)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(queue_table)
@@ -116,7 +210,14 @@ class AnnotationStore:
                 .order_by(queue_table.c.score.desc(), queue_table.c.id)
                 .limit(limit)
             ).mappings()
-            return [{**dict(r), "payload": json.loads(r["payload"])} for r in rows]
+            return [
+                {
+                    **dict(r),
+                    "payload": json.loads(r["payload"]),
+                    "suggestion": None if r["suggestion"] is None else json.loads(r["suggestion"]),
+                }
+                for r in rows
+            ]
 
     def _set_status(self, conn: sa.Connection, use_case: str, sample_id: str, status: str) -> None:
         conn.execute(
@@ -131,21 +232,49 @@ class AnnotationStore:
 
     # -- labels ---------------------------------------------------------------------------------
     def add_label(
-        self, use_case: str, sample_id: str, label: Any, annotator: str, source: str = "page"
+        self,
+        use_case: str,
+        sample_id: str,
+        label: Any,
+        annotator: str,
+        source: str = "page",
+        *,
+        suggestion_shown: bool | None = None,
     ) -> int:
-        """Record a label (a class name, or a list of names for multi-label). Returns its id."""
+        """Record a label (a class name, or a list of names for multi-label). Returns its id.
+
+        When the annotator was shown the queued sample's suggestion (``suggestion_shown``, by
+        default: labels from the page), the label row keeps the suggesting model version, the
+        suggested label and whether ``label`` is that suggestion unchanged.
+        """
+        shown = source == "page" if suggestion_shown is None else suggestion_shown
+        sid = str(sample_id)
         with self.engine.begin() as conn:
+            audit: dict[str, Any] = {}
+            queued = conn.execute(
+                sa.select(queue_table.c.suggestion, queue_table.c.model_version).where(
+                    queue_table.c.use_case == use_case, queue_table.c.sample_id == sid
+                )
+            ).first()
+            if shown and queued is not None and queued.suggestion is not None:
+                suggested = json.loads(queued.suggestion)["prediction"]
+                audit = {
+                    "suggested_by_version": queued.model_version,
+                    "suggested_label": json.dumps(suggested),
+                    "accepted_suggestion": same_label(label, suggested),
+                }
             result = conn.execute(
                 sa.insert(labels_table).values(
                     use_case=use_case,
-                    sample_id=str(sample_id),
+                    sample_id=sid,
                     label=json.dumps(label),
                     annotator=annotator,
                     source=source,
                     created_at=_now(),
+                    **audit,
                 )
             )
-            self._set_status(conn, use_case, str(sample_id), LABELLED)
+            self._set_status(conn, use_case, sid, LABELLED)
             return int(result.inserted_primary_key[0])
 
     def undo(self, label_id: int) -> dict[str, Any]:
@@ -163,7 +292,12 @@ class AnnotationStore:
             return dict(row)
 
     def labels(self, use_case: str, after_id: int = 0) -> list[dict[str, Any]]:
-        """Active labels, latest per sample, optionally only those with id > ``after_id``."""
+        """Active labels, latest per sample, optionally only those with id > ``after_id``.
+
+        Each row: ``id``, ``use_case``, ``sample_id``, ``label``, ``annotator``, ``source``,
+        ``created_at``, ``undone_at``, and the suggestion audit ``suggested_by_version``,
+        ``suggested_label``, ``accepted_suggestion`` (None when no suggestion was shown).
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(labels_table)
@@ -176,7 +310,12 @@ class AnnotationStore:
             ).mappings()
             latest: dict[str, dict[str, Any]] = {}
             for r in rows:
-                latest[r["sample_id"]] = {**dict(r), "label": json.loads(r["label"])}
+                suggested = r["suggested_label"]
+                latest[r["sample_id"]] = {
+                    **dict(r),
+                    "label": json.loads(r["label"]),
+                    "suggested_label": None if suggested is None else json.loads(suggested),
+                }
             return list(latest.values())
 
     def labelled_samples(self, use_case: str) -> list[dict[str, Any]]:
@@ -217,10 +356,7 @@ class AnnotationStore:
         return {QUEUED: 0, LABELLED: 0, SKIPPED: 0, **by_status, "labels": len(self.labels(use_case))}
 
 
-class AnnotationStoreResource(ConfigurableResource):
-    """The annotation store for assets and sensors (``FLYWHEEL_DATABASE_URL``)."""
+# The Dagster resource lives in a module without SQLAlchemy (definitions import it); re-exported here.
+from resources.annotation_resource import AnnotationStoreResource  # noqa: E402
 
-    database_url: str = Field(description="SQLAlchemy URL: sqlite:///path.db (default) or postgresql://...")
-
-    def store(self) -> AnnotationStore:
-        return AnnotationStore(self.database_url)
+__all__ = ["AnnotationStore", "AnnotationStoreResource", "labels_table", "queue_table"]

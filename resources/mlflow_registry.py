@@ -17,20 +17,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 from dagster import ConfigurableResource
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException, RestException
-from mlflow.tracking import MlflowClient
 from pydantic import Field
+
+if TYPE_CHECKING:  # MLflow is imported when a registry is opened: loading definitions stays cheap
+    from mlflow.entities.model_registry import ModelVersion
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS_CHAMPION = "previous-champion"
 HISTORY_TAG = "flywheel.champion_history"
 HISTORY_LIMIT = 40  # entries kept in the tag (each version keeps its own stamps forever)
+
+
+def _mlflow_errors() -> tuple[type[Exception], ...]:
+    """MLflow's exception types, for ``except`` clauses (evaluated only when something is raised)."""
+    from mlflow.exceptions import MlflowException, RestException
+
+    return (MlflowException, RestException)
 
 
 def default_artifact_root(tracking_uri: str) -> str | None:
@@ -54,6 +60,8 @@ class MlflowRegistry:
         self.artifact_root = artifact_root or default_artifact_root(tracking_uri)
         if tracking_uri.startswith("sqlite:///"):
             Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        from mlflow.tracking import MlflowClient
+
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
 
     # -- tracking -------------------------------------------------------------------------------
@@ -68,12 +76,14 @@ class MlflowRegistry:
             return self.client.create_experiment(
                 name, artifact_location=location, tags={"use_case": use_case}
             )
-        except MlflowException:  # created concurrently by another process
+        except _mlflow_errors():  # created concurrently by another process
             return self.client.get_experiment_by_name(name).experiment_id
 
     @contextmanager
     def start_run(self, use_case: str, run_name: str, tags: dict[str, str] | None = None) -> Iterator[Any]:
         """An active MLflow run in the use case's experiment, against this tracking store."""
+        import mlflow
+
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.registry_uri)
         os.environ["MLFLOW_TRACKING_URI"] = self.tracking_uri
@@ -86,8 +96,8 @@ class MlflowRegistry:
     def ensure_model(self, use_case: str) -> None:
         try:
             self.client.get_registered_model(use_case)
-        except MlflowException:
-            with suppress(MlflowException):  # created concurrently by another process
+        except _mlflow_errors():
+            with suppress(*_mlflow_errors()):  # created concurrently by another process
                 self.client.create_registered_model(use_case, tags={"use_case": use_case})
 
     def register_version(
@@ -111,13 +121,13 @@ class MlflowRegistry:
         """The version behind an alias, or None when the model or the alias does not exist."""
         try:
             return self.client.get_model_version_by_alias(use_case, alias)
-        except (MlflowException, RestException):
+        except _mlflow_errors():
             return None
 
     def versions(self, use_case: str) -> list[ModelVersion]:
         try:
             found = self.client.search_model_versions(f"name = '{use_case}'")
-        except MlflowException:
+        except _mlflow_errors():
             return []
         return sorted(found, key=lambda v: int(v.version))
 
@@ -125,7 +135,7 @@ class MlflowRegistry:
         """alias -> version for the use case's model."""
         try:
             model = self.client.get_registered_model(use_case)
-        except MlflowException:
+        except _mlflow_errors():
             return {}
         return {alias: str(v) for alias, v in (model.aliases or {}).items()}
 
@@ -133,7 +143,7 @@ class MlflowRegistry:
     def history(self, use_case: str) -> list[dict[str, Any]]:
         try:
             model = self.client.get_registered_model(use_case)
-        except MlflowException:
+        except _mlflow_errors():
             return []
         raw = (model.tags or {}).get(HISTORY_TAG)
         return json.loads(raw) if raw else []

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster import ConfigurableResource
-from dagster_aws.s3 import S3Resource
 from pydantic import Field
 
 
@@ -56,6 +55,8 @@ class ObjectStoreResource(ConfigurableResource):
         return self.landing.startswith(("s3://", "s3a://"))
 
     def _s3(self):
+        from dagster_aws.s3 import S3Resource  # boto3: imported when S3 is actually used
+
         return S3Resource(endpoint_url=self.endpoint_url or None, region_name=self.region_name).get_client()
 
     def _root(self) -> Path:

@@ -1,9 +1,12 @@
 """Spark for assets: local mode by default, any master (standalone, YARN, k8s) by ``SPARK_MASTER``.
 
-Built on dagster-pyspark's ``PySparkResource``: this subclass only assembles its ``spark_config``
-from Flywheel's settings (master, extra Maven packages such as ``hadoop-aws`` for ``s3a://``,
-S3 endpoint) so that one environment variable moves the work to a cluster. ``getOrCreate`` means
-every asset in a process (and every test in a session) shares one session.
+Like dagster-pyspark's ``PySparkResource`` (same ``spark_config`` field and ``spark_session``
+property), but PySpark is imported and the session started only when an asset first asks for it:
+dagster-pyspark imports PySpark at import time, which every run process (scoring runs included,
+which never touch Spark) would pay when it loads the code location. The config is assembled from
+Flywheel's settings (master, extra Maven packages such as ``hadoop-aws`` for ``s3a://``, S3
+endpoint) so that one environment variable moves the work to a cluster. ``getOrCreate`` means every
+asset in a process (and every test in a session) shares one session.
 """
 
 from __future__ import annotations
@@ -12,9 +15,7 @@ import os
 import sys
 from typing import Any
 
-from dagster import InitResourceContext
-from dagster_pyspark import PySparkResource
-from dagster_pyspark.resources import spark_session_from_config
+from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 LOCAL_DEFAULTS: dict[str, str] = {
@@ -53,7 +54,17 @@ def build_spark_config(
     return config
 
 
-class SparkResource(PySparkResource):
+def spark_session_from_config(config: dict[str, Any]) -> Any:
+    """``SparkSession.builder`` with every ``spark.*`` setting, ``getOrCreate``."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    for key, value in config.items():
+        builder = builder.config(key, str(value))
+    return builder.getOrCreate()
+
+
+class SparkResource(ConfigurableResource):
     """A SparkSession configured from ``SPARK_MASTER``, ``FLYWHEEL_SPARK_PACKAGES`` and ``conf``."""
 
     spark_config: dict[str, Any] = Field(
@@ -78,12 +89,10 @@ class SparkResource(PySparkResource):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         return spark_session_from_config(self.resolved_config())
 
-    def setup_for_execution(self, context: InitResourceContext) -> None:
-        self._session = self._start()
-
     @property
     def spark_session(self) -> Any:
-        if self._session is None:  # used outside a run (CLI, tests, benchmarks)
+        """The session, started on first use (steps that never ask for it never start a JVM)."""
+        if self._session is None:
             self._session = self._start()
         return self._session
 

@@ -16,21 +16,26 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def seed(use_cases: list[str]) -> int:
+    """Land every bundled sample not already there; one line per use case. Returns files copied."""
     settings = export_defaults()
     store = ObjectStoreResource(landing=settings.landing, endpoint_url=settings.aws_endpoint_url)
+    print(f"landing the bundled samples in {settings.landing}")
     copied = 0
     for use_case in use_cases:
         folder = DATA / use_case
         if not folder.is_dir():
             continue
+        new, size, unchanged = 0, 0, 0
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             key = f"{use_case}/{path.relative_to(folder).as_posix()}"
             if store.exists(key) and store.read_bytes(key) == path.read_bytes():
+                unchanged += 1
                 continue
             store.upload_file(path, key)
-            copied += 1
-            print(f"landed {store.uri(key)}")
-    print(f"{copied} sample file(s) copied into {settings.landing}")
+            new, size = new + 1, size + path.stat().st_size
+        copied += new
+        landed = f"{new} new file(s), {size / 1e6:.1f} MB" if new else "nothing new"
+        print(f"  {use_case:<10} {landed}" + (f" ({unchanged} already landed)" if unchanged else ""))
     return copied
 
 

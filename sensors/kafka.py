@@ -8,6 +8,9 @@ waiting (then whatever is there goes, so a trickle is still scored). Each reques
 and run key are the offset ranges themselves: a retried tick with the same cursor asks for the same
 runs, which Dagster drops as duplicates. Partitions missing from the cursor start at the beginning
 of the log, so records produced before the sensor was switched on are scored too.
+
+Every tick also records the topic's consumer lag (records not yet handed to a run, per partition
+and in total) as an observation of the scored-batch asset, so the UI plots lag over time.
 """
 
 import json
@@ -16,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dagster import (
+    AssetKey,
+    AssetObservation,
     DefaultSensorStatus,
     DynamicPartitionsDefinition,
     RunRequest,
@@ -29,6 +34,7 @@ from dagster import (
 from assets.loop.records import Ranges, ranges_key
 from orchestration.settings import get_settings
 from resources.kafka import KafkaResource
+from sensors.status import default_sensor_status
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,22 @@ def plan_batches(
     return batches, KafkaCursor(position, (pending_since if not batches else now) if lag else None)
 
 
+def lag_observation(
+    asset_key: AssetKey, topic: str, end: dict[int, int], handed_out: dict[int, int], runs: int
+) -> AssetObservation:
+    """Records waiting on ``topic`` after this tick (end offset − next offset to hand out)."""
+    lag = {p: max(0, end[p] - handed_out.get(p, 0)) for p in sorted(end)}
+    return AssetObservation(
+        asset_key=asset_key,
+        metadata={
+            "topic": topic,
+            "consumer_lag": sum(lag.values()),
+            **{f"lag_p{p}": n for p, n in lag.items()},
+            "runs_requested": runs,
+        },
+    )
+
+
 def build_kafka_sensor(
     use_case: str,
     topic: Callable[[], str],
@@ -87,16 +109,18 @@ def build_kafka_sensor(
     partitions_def: DynamicPartitionsDefinition,
     batch_size: int,
     max_wait_seconds: float,
-    minimum_interval_seconds: int = 10,
-    default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+    lag_asset_key: AssetKey,
+    minimum_interval_seconds: int | None = None,
+    default_status: DefaultSensorStatus | None = None,
 ) -> SensorDefinition:
-    """A sensor requesting one ``job_name`` run per offset-range batch of ``topic()``."""
+    """A sensor requesting one ``job_name`` run per offset-range batch of ``topic()``; it ticks every
+    ``FLYWHEEL_SENSOR_INTERVAL_SECONDS`` unless ``minimum_interval_seconds`` says otherwise."""
 
     @sensor(
         name=f"{use_case}_kafka_sensor",
         job_name=job_name,
-        minimum_interval_seconds=minimum_interval_seconds,
-        default_status=default_status,
+        minimum_interval_seconds=minimum_interval_seconds or get_settings().sensor_interval_seconds,
+        default_status=default_sensor_status(default_status),
         description=f"Records on <prefix>{use_case}.records → one scoring run per batch of up to "
         f"{batch_size} records (or whatever waited {max_wait_seconds:.0f}s).",
     )
@@ -112,11 +136,13 @@ def build_kafka_sensor(
             max_wait_seconds if settings.batch_max_wait_seconds is None else settings.batch_max_wait_seconds
         )
         batches, next_cursor = plan_batches(cursor, beginning, end, size, wait, time.time())
+        observation = lag_observation(lag_asset_key, name, end, next_cursor.offsets, len(batches))
         if not batches:
             waiting = sum(end[p] - next_cursor.offsets.get(p, 0) for p in end)
             return SensorResult(
                 skip_reason=SkipReason(f"{waiting} record(s) waiting on {name}; batch size {size}"),
                 cursor=next_cursor.dump(),
+                asset_events=[observation],
             )
         keys = [ranges_key(r) for r in batches]
         return SensorResult(
@@ -126,6 +152,7 @@ def build_kafka_sensor(
             ],
             dynamic_partitions_requests=[partitions_def.build_add_request(keys)],
             cursor=next_cursor.dump(),
+            asset_events=[observation],
         )
 
     return _sensor

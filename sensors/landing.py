@@ -26,6 +26,7 @@ from dagster import (
 )
 
 from resources.object_store import ObjectInfo, ObjectStoreResource
+from sensors.status import default_sensor_status
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def build_landing_sensor(
     partitions_def: DynamicPartitionsDefinition,
     accept: Callable[[ObjectInfo], bool] = lambda _o: True,
     minimum_interval_seconds: int = 30,
-    default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+    default_status: DefaultSensorStatus | None = None,
 ) -> SensorDefinition:
     """A sensor that adds each new landing object as a partition and requests one run for it."""
 
@@ -82,7 +83,7 @@ def build_landing_sensor(
         name=f"{use_case}_landing_sensor",
         job_name=job_name,
         minimum_interval_seconds=minimum_interval_seconds,
-        default_status=default_status,
+        default_status=default_sensor_status(default_status),
         description=f"New or changed files under <landing>/{use_case}/ → one ingest run per file.",
     )
     def _sensor(context: SensorEvaluationContext, object_store: ObjectStoreResource):

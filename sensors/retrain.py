@@ -15,7 +15,8 @@ from dagster import (
     sensor,
 )
 
-from resources.annotation_store import AnnotationStoreResource
+from resources.annotation_resource import AnnotationStoreResource
+from sensors.status import default_sensor_status
 
 
 def build_retrain_sensor(
@@ -23,13 +24,13 @@ def build_retrain_sensor(
     job_name: str,
     min_labels: int,
     minimum_interval_seconds: int = 60,
-    default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+    default_status: DefaultSensorStatus | None = None,
 ) -> SensorDefinition:
     @sensor(
         name=f"{use_case}_retrain_sensor",
         job_name=job_name,
         minimum_interval_seconds=minimum_interval_seconds,
-        default_status=default_status,
+        default_status=default_sensor_status(default_status),
         description=f"{min_labels} or more new {use_case} labels since the last retraining → {job_name}.",
     )
     def _sensor(context: SensorEvaluationContext, annotations: AnnotationStoreResource):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from starlette.testclient import TestClient
 
-from apps.annotate import render
+from apps.annotate import lookup, render
 from apps.annotate.labelsets import LabelSet, label_sets_from_store_or_config
 from apps.annotate.server import create_app
 from orchestration.settings import Settings
@@ -276,9 +276,13 @@ def test_download_labels_json_and_csv(client: TestClient, store: AnnotationStore
         "annotator",
         "source",
         "created_at",
+        "suggested_by_version",
+        "suggested_label",
+        "accepted_suggestion",
         "text",
     ]
     assert json.loads(rows.loc[0, "label"]) == ["food"] and "AI news" in rows.loc[0, "text"]
+    assert rows.loc[0, "accepted_suggestion"] == "" and rows.loc[0, "suggested_by_version"] == ""
 
 
 def test_labels_file_sets_the_label_set_and_survives_a_restart(
@@ -366,3 +370,182 @@ def test_image_path_is_served_only_from_media_roots(
     served = client.get("/api/gravityspy/media/g%2F1")
     assert served.status_code == 200 and served.content == _png()
     assert client.get("/api/gravityspy/media/g2").status_code == 404
+
+
+def _suggest(prediction, probabilities: dict[str, float]) -> dict:
+    return {"prediction": prediction, "probabilities": probabilities}
+
+
+def test_queue_shows_the_suggestion_and_the_label_records_it(
+    client: TestClient, store: AnnotationStore
+) -> None:
+    store.enqueue(
+        "tweets",
+        [
+            {
+                "sample_id": "s1",
+                "payload": {"text": "new LLM paper"},
+                "score": 0.9,
+                "strategy": "margin",
+                "model_version": 7,
+                "suggestion": _suggest("relevant", {"relevant": 0.87, "irrelevant": 0.13}),
+            },
+            {
+                "sample_id": "s2",
+                "payload": {"text": "lunch"},
+                "score": 0.8,
+                "model_version": "7",
+                "suggestion": _suggest("irrelevant", {"relevant": 0.4, "irrelevant": 0.6}),
+            },
+            # a class the page no longer accepts is never pre-selected; its probability is not shown
+            {
+                "sample_id": "s3",
+                "payload": {"text": "buy now"},
+                "score": 0.7,
+                "model_version": "6",
+                "suggestion": _suggest("spam", {"spam": 0.5, "relevant": 0.3, "irrelevant": 0.2}),
+            },
+            {"sample_id": "old", "payload": {"text": "queued before suggestions"}, "score": 0.1},
+        ],
+    )
+    items = {i["sample_id"]: i for i in client.get("/api/tweets/queue").json()["items"]}
+    assert items["s1"]["suggestion"] == {
+        "prediction": "relevant",
+        "probabilities": {"relevant": 0.87, "irrelevant": 0.13},
+    }
+    assert items["s1"]["model_version"] == "7"
+    assert items["s3"]["suggestion"] == {
+        "prediction": None,
+        "probabilities": {"relevant": 0.3, "irrelevant": 0.2},
+    }
+    assert items["old"]["suggestion"] is None
+
+    def post(sample_id: str, label: str) -> dict:
+        made = client.post(
+            "/api/tweets/labels",
+            json={"sample_id": sample_id, "label": label, "annotator": "ana"},
+            headers=AUTH,
+        )
+        assert made.status_code == 201, made.text
+        return made.json()
+
+    confirmed = post("s1", "relevant")  # the suggestion, unchanged
+    assert (confirmed["suggested_by_version"], confirmed["accepted_suggestion"]) == ("7", True)
+    corrected = post("s2", "relevant")
+    assert (corrected["suggested_by_version"], corrected["accepted_suggestion"]) == ("7", False)
+    unshown = post("s3", "irrelevant")  # suggestion "spam" could not be shown, but it was the guess
+    assert (unshown["suggested_by_version"], unshown["accepted_suggestion"]) == ("6", False)
+    plain = post("old", "irrelevant")
+    assert (plain["suggested_by_version"], plain["accepted_suggestion"]) == (None, None)
+
+    stored = {row["sample_id"]: row for row in store.labels("tweets")}
+    assert stored["s1"]["suggested_by_version"] == "7" and stored["s1"]["accepted_suggestion"] is True
+    assert stored["s1"]["suggested_label"] == "relevant"
+    assert stored["s2"]["suggested_label"] == "irrelevant" and stored["s2"]["accepted_suggestion"] is False
+    assert stored["old"]["suggested_by_version"] is None and stored["old"]["accepted_suggestion"] is None
+
+    # a relabel that departs from the suggestion is recorded as not accepted; the first stays audited
+    relabel = post("s1", "irrelevant")
+    assert (relabel["suggested_by_version"], relabel["accepted_suggestion"]) == ("7", False)
+    latest = {row["sample_id"]: row for row in store.labels("tweets")}["s1"]
+    assert latest["id"] == relabel["label_id"] and latest["accepted_suggestion"] is False
+    assert lookup.active_label(store, "tweets", confirmed["label_id"])["accepted_suggestion"] is True
+
+    body = {r["sample_id"]: r for r in client.get("/api/tweets/labels").json()["labels"]}
+    assert {k: body["s2"][k] for k in ("suggested_by_version", "suggested_label", "accepted_suggestion")} == {
+        "suggested_by_version": "7",
+        "suggested_label": "irrelevant",
+        "accepted_suggestion": False,
+    }
+    assert body["old"]["accepted_suggestion"] is None
+    csv_text = client.get("/api/tweets/labels", params={"format": "csv"}).text
+    rows = pd.read_csv(io.StringIO(csv_text), dtype=str, keep_default_na=False).set_index("sample_id")
+    assert rows.loc["s2", "suggested_by_version"] == "7" and rows.loc["s2", "accepted_suggestion"] == "false"
+    assert rows.loc["s2", "suggested_label"] == "irrelevant"
+    assert rows.loc["old", "accepted_suggestion"] == "" and rows.loc["old", "suggested_label"] == ""
+
+    # undoing the corrected label and confirming the suggestion this time records it as accepted
+    client.post("/api/tweets/undo", json={"label_id": corrected["label_id"]}, headers=AUTH)
+    again = post("s2", "irrelevant")
+    assert again["accepted_suggestion"] is True
+
+
+def test_multilabel_suggestion_is_a_set_in_label_set_order(
+    client: TestClient, store: AnnotationStore
+) -> None:
+    proba = {"related": 0.95, "request": 0.71, "water": 0.88, "food": 0.12, "lava": 0.9}
+    store.enqueue(
+        "disaster",
+        [
+            {
+                "sample_id": f"m{i}",
+                "payload": {"message": "we need water", "genre": "direct"},
+                "score": 0.5 - i / 10,
+                "model_version": "3",
+                "suggestion": _suggest(["water", "related", "request"], proba),
+            }
+            for i in range(3)
+        ]
+        + [
+            {
+                "sample_id": "none",
+                "payload": {"message": "hello"},
+                "score": 0.01,
+                "model_version": "3",
+                "suggestion": _suggest([], {"related": 0.2}),
+            }
+        ],
+    )
+    items = {i["sample_id"]: i for i in client.get("/api/disaster/queue").json()["items"]}
+    assert items["m0"]["suggestion"] == {
+        "prediction": ["related", "request", "water"],  # label-set order, unknown "lava" dropped
+        "probabilities": {"related": 0.95, "request": 0.71, "water": 0.88, "food": 0.12},
+    }
+    assert items["none"]["suggestion"] == {"prediction": [], "probabilities": {"related": 0.2}}
+
+    def post(sample_id: str, label: list[str]) -> dict:
+        made = client.post(
+            "/api/disaster/labels",
+            json={"sample_id": sample_id, "label": label, "annotator": "a"},
+            headers=AUTH,
+        )
+        assert made.status_code == 201, made.text
+        return made.json()
+
+    assert post("m0", ["request", "water", "related"])["accepted_suggestion"] is True  # same set
+    assert post("m1", ["related", "water"])["accepted_suggestion"] is False  # one unchecked
+    assert post("m2", ["related", "request", "water", "food"])["accepted_suggestion"] is False
+    assert post("none", [])["accepted_suggestion"] is True  # "none of these", as suggested
+    stored = {row["sample_id"]: row for row in store.labels("disaster")}
+    assert stored["m0"]["label"] == ["related", "request", "water"]
+    assert stored["m1"]["suggested_label"] == ["water", "related", "request"]  # as the model gave it
+    assert {row["suggested_by_version"] for row in stored.values()} == {"3"}
+
+
+def test_uploaded_labels_never_claim_a_suggestion_was_accepted(
+    client: TestClient, store: AnnotationStore
+) -> None:
+    store.enqueue(
+        "tweets",
+        [
+            {
+                "sample_id": "9",
+                "payload": {"text": "AI chip"},
+                "score": 0.5,
+                "model_version": "2",
+                "suggestion": _suggest("relevant", {"relevant": 0.9, "irrelevant": 0.1}),
+            }
+        ],
+    )
+    files = {"file": ("t.csv", b"id,text,label\n9,AI chip,relevant\n", "text/csv")}
+    assert client.post("/api/tweets/upload", files=files, headers=AUTH).status_code == 200
+    (row,) = store.labels("tweets")
+    assert row["source"] == "upload" and row["label"] == "relevant"
+    assert (row["suggested_by_version"], row["accepted_suggestion"]) == (None, None)
+
+
+def test_page_has_a_probability_slot_per_label_and_says_enter_confirms(client: TestClient) -> None:
+    page = client.get("/tweets").text
+    assert page.count('<span class="proba"></span>') == 2 and "Enter confirms" in page
+    multi = client.get("/disaster").text
+    assert multi.count('<span class="proba"></span>') == len(DISASTER) and "pre-checked" in multi

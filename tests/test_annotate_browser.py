@@ -1,4 +1,5 @@
-"""The annotation page in headless Chromium against a real uvicorn server: keys label, skip and undo.
+"""The annotation page in headless Chromium against a real uvicorn server: keys label, skip and undo,
+and Enter confirms the champion's pre-selected suggestion.
 
 Chromium comes from the system (Debian: ``apt-get install chromium chromium-driver``), or from
 ``FLYWHEEL_CHROMIUM``; Playwright only drives it, so no browser download is needed. A missing
@@ -20,6 +21,7 @@ from resources.annotation_store import AnnotationStore
 
 TOKEN = "browser-test-token-42"
 LABELS = ["relevant", "irrelevant", "unsure"]
+DISASTER = ["related", "request", "offer", "water", "food", "shelter"]
 
 
 @pytest.fixture
@@ -30,7 +32,11 @@ def store(flywheel_env: Settings) -> AnnotationStore:
 @pytest.fixture
 def server(store: AnnotationStore) -> Iterator[str]:
     """The app on a free port, served by uvicorn in a thread, until the test ends."""
-    app = create_app(store, TOKEN, {"tweets": LabelSet("tweets", LABELS)})
+    label_sets = {
+        "tweets": LabelSet("tweets", LABELS),
+        "disaster": LabelSet("disaster", DISASTER, multilabel=True),
+    }
+    app = create_app(store, TOKEN, label_sets)
     with served(app) as url:
         yield url
 
@@ -108,3 +114,100 @@ def test_token_in_the_address_is_moved_out_of_it(
     _press(page, "3")
     expect(page.locator("body")).to_have_attribute("data-state", "empty")
     assert [row["label"] for row in store.labels("tweets")] == ["unsure"]
+
+
+def _suggested(sample_id: str, score: float, prediction, probabilities: dict[str, float]) -> dict:
+    return {
+        "sample_id": sample_id,
+        "payload": {"text": f"message {sample_id}"},
+        "score": score,
+        "model_version": "12",
+        "suggestion": {"prediction": prediction, "probabilities": probabilities},
+    }
+
+
+def _sign_in(page: Page, url: str) -> None:
+    page.goto(url)
+    page.fill("#token", TOKEN)
+    page.fill("#annotator", "browser")
+    page.click("#login-button")
+
+
+def test_enter_confirms_the_pre_selected_suggestion(server: str, store: AnnotationStore, page: Page) -> None:
+    proba = {"relevant": 0.08, "irrelevant": 0.87, "unsure": 0.05}
+    store.enqueue(
+        "tweets",
+        [
+            _suggested("a", 0.9, "irrelevant", proba),
+            _suggested("b", 0.8, "relevant", {"relevant": 0.6, "irrelevant": 0.3, "unsure": 0.1}),
+            {"sample_id": "c", "payload": {"text": "no suggestion"}, "score": 0.1},
+        ],
+    )
+    _sign_in(page, f"{server}/tweets")
+    expect(page.locator("#sample")).to_have_attribute("data-sample-id", "a")
+    button = page.locator('button.label[data-label="irrelevant"]')
+    expect(button).to_have_class("label chosen suggested")
+    expect(button).to_have_attribute("aria-pressed", "true")
+    expect(button).to_contain_text("irrelevant 0.87")
+    expect(page.locator('button.label[data-label="relevant"]')).to_contain_text("relevant 0.08")
+    expect(page.locator("button.label.chosen")).to_have_count(1)
+    expect(page.locator("#sample-meta")).to_contain_text("suggested by model v12")
+
+    _press(page, "Enter")  # one key: the suggestion is the label
+    expect(page.locator("#message")).to_contain_text("suggestion confirmed")
+    (first,) = store.labels("tweets")
+    assert (first["sample_id"], first["label"]) == ("a", "irrelevant")
+    assert (first["suggested_by_version"], first["accepted_suggestion"]) == ("12", True)
+
+    # b: the next sample's own suggestion is pre-selected; a number key overrides it
+    expect(page.locator("button.label.chosen")).to_have_attribute("data-label", "relevant")
+    _press(page, "3")
+    corrected = {row["sample_id"]: row for row in store.labels("tweets")}["b"]
+    assert corrected["label"] == "unsure" and corrected["accepted_suggestion"] is False
+
+    # c has no suggestion: nothing is pre-selected, no probabilities, Enter does nothing
+    expect(page.locator("#sample")).to_have_attribute("data-sample-id", "c")
+    expect(page.locator("button.label.chosen")).to_have_count(0)
+    expect(page.locator("button.label.suggested")).to_have_count(0)
+    expect(page.locator("button.label .proba").first).to_have_text("")
+    page.keyboard.press("Enter")
+    _press(page, "1")
+    labels = {row["sample_id"]: row for row in store.labels("tweets")}
+    assert labels["c"]["label"] == "relevant" and labels["c"]["accepted_suggestion"] is None
+    assert len(labels) == 3
+    expect(page.locator("body")).to_have_attribute("data-state", "empty")
+
+
+def test_multilabel_suggestion_is_pre_checked_and_confirmed_with_enter(
+    server: str, store: AnnotationStore, page: Page
+) -> None:
+    proba = {"related": 0.97, "request": 0.64, "offer": 0.02, "water": 0.91, "food": 0.31, "shelter": 0.05}
+    store.enqueue(
+        "disaster",
+        [
+            _suggested("d1", 0.9, ["water", "related", "request"], proba),
+            _suggested("d2", 0.5, ["related", "water"], proba),
+        ],
+    )
+    _sign_in(page, f"{server}/disaster")
+    expect(page.locator("#sample")).to_have_attribute("data-sample-id", "d1")
+    checked = page.locator("button.label.chosen")
+    expect(checked).to_have_count(3)
+    expect(page.locator('button.label[data-label="water"]')).to_contain_text("water 0.91")
+    expect(page.locator('button.label[data-label="food"]')).to_contain_text("food 0.31")
+
+    _press(page, "Enter")
+    (first,) = store.labels("disaster")
+    assert first["label"] == ["related", "request", "water"]  # the suggestion, in label-set order
+    assert (first["suggested_by_version"], first["accepted_suggestion"]) == ("12", True)
+
+    # d2: add food (key 5), uncheck water (a click), then Enter submits the corrected set
+    expect(checked).to_have_count(2)
+    page.keyboard.press("5")
+    page.click('button.label[data-label="water"]')
+    water = page.locator('button.label[data-label="water"]')
+    expect(water).to_have_class("label suggested")  # still marked as the model's suggestion
+    _press(page, "Enter")
+    second = {row["sample_id"]: row for row in store.labels("disaster")}["d2"]
+    assert second["label"] == ["related", "food"] and second["accepted_suggestion"] is False
+    assert second["suggested_label"] == ["related", "water"]

@@ -1,9 +1,13 @@
-"""AnnotationStore round trip on its SQLite default."""
+"""AnnotationStore on its SQLite default: round trip, suggestions, and opening an older database."""
 
+from pathlib import Path
+
+import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from orchestration.settings import Settings
-from resources.annotation_store import AnnotationStoreResource
+from resources.annotation_store import AnnotationStore, AnnotationStoreResource
 
 
 def test_queue_label_undo_round_trip(flywheel_env: Settings) -> None:
@@ -42,3 +46,115 @@ def test_queue_label_undo_round_trip(flywheel_env: Settings) -> None:
     relabel = store.add_label("disaster", "b", ["water"], annotator="bo")
     assert {row["sample_id"]: row["label"] for row in store.labels("disaster")}["b"] == ["water"]
     assert relabel > first
+
+
+def test_suggestions_are_normalized_and_malformed_ones_refused(flywheel_env: Settings) -> None:
+    store = AnnotationStore(flywheel_env.database_url)
+    samples = [
+        {
+            "sample_id": np.int64(1),
+            "payload": {"text": "x"},
+            "score": np.float32(0.4),
+            "model_version": np.int64(5),
+            "suggestion": {
+                "prediction": np.array(["water", "food"]),
+                "probabilities": {"water": np.float32(0.75), "food": np.float64(0.5), "fire": float("nan")},
+            },
+        },
+        {"sample_id": "2", "payload": {}, "score": 0.2, "suggestion": {"prediction": 1}},  # a class id
+        {"sample_id": "3", "payload": {}, "score": 0.1, "suggestion": None},
+    ]
+    assert store.enqueue("disaster", samples) == 3
+    queued = {q["sample_id"]: q for q in store.queue("disaster")}
+    assert queued["1"]["suggestion"] == {
+        "prediction": ["water", "food"],
+        "probabilities": {"water": 0.75, "food": 0.5},
+    }
+    assert queued["1"]["model_version"] == "5"
+    assert queued["2"]["suggestion"] == {"prediction": "1", "probabilities": {}}
+    assert queued["3"]["suggestion"] is None
+
+    for bad in (
+        "water",
+        {"probabilities": {"water": 0.5}},
+        {"prediction": 0.5},
+        {"prediction": ["water", None]},
+        {"prediction": "water", "probabilities": [0.5]},
+        {"prediction": "water", "probabilities": {"water": "high"}},
+    ):
+        with pytest.raises(ValueError):
+            store.enqueue(
+                "disaster",
+                [{"sample_id": "ok", "payload": {}, "score": 0.0}, {**samples[2], "suggestion": bad}],
+            )
+    assert "ok" not in {q["sample_id"] for q in store.queue("disaster")}  # nothing from a bad batch
+
+
+def test_a_database_from_before_suggestions_opens_and_gains_the_columns(flywheel_env: Settings) -> None:
+    """The schema as it was before suggestions: opening it adds the columns and keeps every row."""
+    url = flywheel_env.database_url
+    Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE annotation_queue (id INTEGER PRIMARY KEY AUTOINCREMENT, use_case VARCHAR(64)"
+                " NOT NULL, sample_id VARCHAR(256) NOT NULL, payload TEXT NOT NULL, score FLOAT NOT NULL,"
+                " strategy VARCHAR(32), model_version VARCHAR(32), status VARCHAR(16) NOT NULL,"
+                " enqueued_at DATETIME NOT NULL, updated_at DATETIME NOT NULL,"
+                " CONSTRAINT uq_queue_sample UNIQUE (use_case, sample_id))"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "CREATE TABLE annotation_labels (id INTEGER PRIMARY KEY AUTOINCREMENT, use_case VARCHAR(64)"
+                " NOT NULL, sample_id VARCHAR(256) NOT NULL, label TEXT NOT NULL, annotator VARCHAR(128)"
+                " NOT NULL, source VARCHAR(32) NOT NULL, created_at DATETIME NOT NULL, undone_at DATETIME)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO annotation_queue (use_case, sample_id, payload, score, model_version, status,"
+                " enqueued_at, updated_at) VALUES ('tweets', 'old', '{\"text\": \"hi\"}', 0.5, '1',"
+                " 'labelled', '2024-01-01 00:00:00', '2024-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO annotation_labels (use_case, sample_id, label, annotator, source, created_at)"
+                " VALUES ('tweets', 'old', '\"relevant\"', 'ana', 'page', '2024-01-01 00:00:00')"
+            )
+        )
+    engine.dispose()
+
+    store = AnnotationStore(url)
+    AnnotationStore(url)  # opening again finds the columns there and changes nothing
+    columns = {
+        t: {c["name"] for c in sa.inspect(store.engine).get_columns(t)}
+        for t in ("annotation_queue", "annotation_labels")
+    }
+    assert "suggestion" in columns["annotation_queue"]
+    assert {"suggested_by_version", "suggested_label", "accepted_suggestion"} <= columns["annotation_labels"]
+
+    (old,) = store.labelled_samples("tweets")
+    assert old["label"] == "relevant" and old["payload"] == {"text": "hi"}
+    assert (old["suggested_by_version"], old["accepted_suggestion"]) == (None, None)
+    assert store.last_label_id("tweets") == old["id"]
+
+    store.enqueue(
+        "tweets",
+        [
+            {
+                "sample_id": "new",
+                "payload": {"text": "GPT"},
+                "score": 0.9,
+                "model_version": "2",
+                "suggestion": {"prediction": "relevant", "probabilities": {"relevant": 0.8}},
+            }
+        ],
+    )
+    assert store.queue("tweets")[0]["suggestion"]["prediction"] == "relevant"
+    store.add_label("tweets", "new", "relevant", annotator="bo")
+    labels = {row["sample_id"]: row for row in store.labels("tweets")}
+    assert labels["new"]["accepted_suggestion"] is True and labels["new"]["suggested_by_version"] == "2"
+    assert store.counts("tweets") == {"queued": 0, "labelled": 2, "skipped": 0, "labels": 2}

@@ -44,6 +44,10 @@ def test_stream_to_labels_to_retraining(kafka_env: Settings, monkeypatch) -> Non
     first = _tick(defs, "disaster_kafka_sensor", instance, None, resources)
     keys = [r.partition_key for r in first.run_requests]
     assert len(keys) == RECORDS // BATCH
+    # Each tick records the topic's lag (records not handed to a run) for the UI's plots.
+    [lag] = first.asset_events
+    assert lag.asset_key.path == ["disaster_scored_batch"]
+    assert lag.metadata["consumer_lag"].value == 0 and lag.metadata["runs_requested"].value == len(keys)
     retried = _tick(defs, "disaster_kafka_sensor", instance, None, resources)
     assert [r.run_key for r in retried.run_requests] == [r.run_key for r in first.run_requests]
     assert not getattr(
@@ -52,7 +56,12 @@ def test_stream_to_labels_to_retraining(kafka_env: Settings, monkeypatch) -> Non
 
     score = defs.resolve_job_def("disaster_score")
     for key in keys:
-        assert score.execute_in_process(instance=instance, partition_key=key).success
+        result = score.execute_in_process(instance=instance, partition_key=key)
+        assert result.success
+        meta = result.asset_materializations_for_node("disaster_scored_batch")[0].metadata
+        assert meta["rows_in"].value == BATCH and meta["model_version"].value == "1"
+        assert meta["rows_scored"].value + meta["rows_deadlettered"].value == BATCH
+        assert 0 < meta["latency_p50_s"].value <= meta["latency_p95_s"].value
 
     def coverage() -> tuple[pd.DataFrame, pd.DataFrame]:
         predictions = predictions_table("disaster")
@@ -94,6 +103,14 @@ def test_stream_to_labels_to_retraining(kafka_env: Settings, monkeypatch) -> Non
     expected = set(ranked.groupby("batch").head(BUDGET)["key"])
     assert {q["sample_id"] for q in queue} == expected
     assert [q["score"] for q in queue] == sorted((q["score"] for q in queue), reverse=True)
+    # Each queued record carries the champion's answer, pre-selected on the page.
+    by_key = again.set_index("key")
+    for item in queue[:5]:
+        suggestion = item["suggestion"]
+        assert suggestion["prediction"] == json.loads(by_key.loc[item["sample_id"], "prediction"])
+        assert suggestion["probabilities"]["related"] == round(
+            float(by_key.loc[item["sample_id"], f"{PROBA_PREFIX}related"]), 4
+        )
 
     # Labels through the page's HTTP API (token required), then the retrain sensor fires.
     token = "loop-test-token"

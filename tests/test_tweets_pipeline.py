@@ -94,7 +94,7 @@ def test_page_labels_become_hand_labelled_rows(flywheel_env: Settings) -> None:
 def test_scored_stream_tweets_join_the_parsed_table(flywheel_env: Settings) -> None:
     import json as _json
 
-    from assets.loop.factory import _write_partition
+    from assets.loop.scoring import write_partition
     from assets.tweets.definitions import streamed_tweets
 
     raw = _json.loads(sorted((SHARED_TWEETS / "raw").glob("*.json"))[0].read_text())
@@ -102,7 +102,7 @@ def test_scored_stream_tweets_join_the_parsed_table(flywheel_env: Settings) -> N
         _json.dumps({**raw, "id_str": "sim-0-0"}),
         _json.dumps({"id_str": "x", "text": "", "delete": {}}),
     ]
-    _write_partition(
+    write_partition(
         pd.DataFrame({"key": ["sim-0-0", "x"], "record": records}), "tweets", "predictions", "p0_0-2"
     )
     parsed, not_tweets = streamed_tweets()

@@ -47,13 +47,37 @@ def media_url(use_case: str, sample_id: str) -> str:
     return f"/api/{quote(use_case)}/media/{quote(sample_id, safe='')}"
 
 
-def queue_item(use_case: str, row: dict[str, Any]) -> dict[str, Any]:
+def shown_suggestion(label_set: LabelSet, raw: Any) -> dict[str, Any] | None:
+    """The stored suggestion as the page may show it: only labels of today's label set, in its order.
+
+    A label the use case no longer accepts is never pre-selected (the page could not post it); a
+    suggestion left with neither a prediction nor a probability is no suggestion.
+    """
+    if not isinstance(raw, dict):
+        return None
+    known = label_set.labels
+    given = raw.get("probabilities") or {}
+    probabilities = {name: round(float(given[name]), 4) for name in known if name in given}
+    predicted = raw.get("prediction")
+    prediction: str | list[str] | None
+    if label_set.multilabel:
+        chosen = set(predicted) if isinstance(predicted, list) else {predicted}
+        prediction = [name for name in known if name in chosen]
+    else:
+        prediction = predicted if isinstance(predicted, str) and predicted in known else None
+    if prediction is None and not probabilities:
+        return None
+    return {"prediction": prediction, "probabilities": probabilities}
+
+
+def queue_item(use_case: str, row: dict[str, Any], label_set: LabelSet) -> dict[str, Any]:
     url = media_url(use_case, row["sample_id"])
     return {
         "sample_id": row["sample_id"],
         "score": row["score"],
         "strategy": row["strategy"],
         "model_version": row["model_version"],
+        "suggestion": shown_suggestion(label_set, row.get("suggestion")),
         "enqueued_at": row["enqueued_at"].isoformat() if row["enqueued_at"] else None,
         "payload": row["payload"],
         "kind": render.kind_of(row["payload"], url),
@@ -78,7 +102,7 @@ async def queue(request: Request) -> JSONResponse:
     store = _store(request)
     rows = await run_in_threadpool(store.queue, uc, int(raw))
     counts = await run_in_threadpool(store.counts, uc)
-    items = [queue_item(uc, row) for row in rows]
+    items = [queue_item(uc, row, label_set) for row in rows]
     return JSONResponse({**label_set.as_json(), "counts": counts, "items": items})
 
 
@@ -98,8 +122,16 @@ async def post_label(request: Request) -> JSONResponse:
     if await run_in_threadpool(lookup.sample_status, store, uc, sample_id) is None:
         raise ApiError(404, f"unknown sample {sample_id[:80]!r} in {uc!r}")
     label_id = await run_in_threadpool(store.add_label, uc, sample_id, label, annotator, "page")
+    made = await run_in_threadpool(lookup.active_label, store, uc, label_id) or {}
     counts = await run_in_threadpool(store.counts, uc)
-    body = {"label_id": label_id, "sample_id": sample_id, "label": label, "annotator": annotator}
+    body = {
+        "label_id": label_id,
+        "sample_id": sample_id,
+        "label": label,
+        "annotator": annotator,
+        "suggested_by_version": made.get("suggested_by_version"),
+        "accepted_suggestion": made.get("accepted_suggestion"),
+    }
     return JSONResponse({**body, "counts": counts}, status_code=201)
 
 
@@ -138,24 +170,43 @@ async def undo(request: Request) -> JSONResponse:
     return JSONResponse({**body, "counts": counts})
 
 
+CSV_COLUMNS = (
+    "label_id",
+    "sample_id",
+    "label",
+    "annotator",
+    "source",
+    "created_at",
+    "suggested_by_version",
+    "suggested_label",
+    "accepted_suggestion",
+    "text",
+)
+
+
+def _csv_label(value: Any) -> str:
+    """A label cell: multi-label lists as JSON (the upload reads them back unchanged), none as ''."""
+    if value is None:
+        return ""
+    return json.dumps(value) if isinstance(value, list) else str(value)
+
+
 def _labels_csv(rows: list[dict[str, Any]], texts: dict[str, str]) -> str:
-    """One row per label; list labels (multi-label) as JSON, which the upload reads back unchanged."""
+    """One row per label; ``accepted_suggestion`` is true/false, empty when no suggestion was shown."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["label_id", "sample_id", "label", "annotator", "source", "created_at", "text"])
+    writer.writerow(CSV_COLUMNS)
     for r in rows:
-        label = json.dumps(r["label"]) if isinstance(r["label"], list) else r["label"]
-        writer.writerow(
-            [
-                r["label_id"],
-                r["sample_id"],
-                label,
-                r["annotator"],
-                r["source"],
-                r["created_at"],
-                texts.get(r["sample_id"], ""),
-            ]
-        )
+        accepted = r["accepted_suggestion"]
+        cells = {
+            **r,
+            "label": _csv_label(r["label"]),
+            "suggested_by_version": r["suggested_by_version"] or "",
+            "suggested_label": _csv_label(r["suggested_label"]),
+            "accepted_suggestion": "" if accepted is None else str(accepted).lower(),
+            "text": texts.get(r["sample_id"], ""),
+        }
+        writer.writerow([cells[name] for name in CSV_COLUMNS])
     return out.getvalue()
 
 
@@ -177,6 +228,9 @@ async def download_labels(request: Request) -> Response:
             "annotator": r["annotator"],
             "source": r["source"],
             "created_at": r["created_at"].isoformat() if r["created_at"] else None,
+            "suggested_by_version": r["suggested_by_version"],
+            "suggested_label": r["suggested_label"],
+            "accepted_suggestion": r["accepted_suggestion"],
         }
         for r in stored
     ]

@@ -39,10 +39,13 @@ def index(counts: Mapping[str, Mapping[str, int]]) -> str:
 def _buttons(label_set: LabelSet) -> str:
     if not label_set.labels:
         return '<p class="empty">No labels yet: upload a labels file below.</p>'
+    # The order stays the label set's for every sample (number keys and places never move); the
+    # script fills each button's probability and marks the suggested labels.
     return "".join(
         f'<button type="button" class="label" data-label="{escape(label, quote=True)}"'
         f' data-key="{_KEYS[i] if i < len(_KEYS) else ""}">'
-        f"{f'<kbd>{_KEYS[i]}</kbd> ' if i < len(_KEYS) else ''}{escape(label)}</button>"
+        f"{f'<kbd>{_KEYS[i]}</kbd> ' if i < len(_KEYS) else ''}{escape(label)}"
+        '<span class="proba"></span></button>'
         for i, label in enumerate(label_set.labels)
     )
 
@@ -53,7 +56,11 @@ def annotate(label_set: LabelSet) -> str:
     labels = escape(json.dumps(label_set.labels), quote=True)
     multi = label_set.multilabel
     submit = '<button type="button" id="submit">Submit <kbd>Enter</kbd></button>' if multi else ""
-    hint = "number keys toggle, Enter submits" if multi else "number keys label"
+    hint = (
+        "suggested labels come pre-checked; number keys toggle, Enter submits"
+        if multi
+        else "number keys label; Enter confirms the pre-selected suggestion"
+    )
     return (
         _HEAD.format(title=f"Annotate · {uc}")
         + f'<body data-use-case="{uc}" data-labels="{labels}" data-multilabel="{str(multi).lower()}"'

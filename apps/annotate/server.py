@@ -20,11 +20,18 @@ use case; ``counts`` is ``{"queued", "labelled", "skipped", "labels"}`` after th
     ``{"ok": true}``: lets a client check its token without writing.
 ``GET /api/{uc}/queue?limit=20`` (limit 1..200)
     ``{"use_case", "labels", "multilabel", "counts", "items": [{"sample_id", "score", "strategy",
-    "model_version", "enqueued_at", "payload", "kind", "html"}]}``, most uncertain (highest score)
-    first; ``kind`` is text/window/image/table and ``html`` the rendered fragment.
+    "model_version", "suggestion", "enqueued_at", "payload", "kind", "html"}]}``, most uncertain
+    (highest score) first; ``kind`` is text/window/image/table and ``html`` the rendered fragment.
+    ``suggestion`` is ``null`` or the guess of model ``model_version``: ``{"prediction": label |
+    [labels] | null, "probabilities": {label: p}}``, restricted to the use case's current labels
+    (in label-set order); the page pre-selects the prediction.
 ``POST /api/{uc}/labels`` (token) ``{"sample_id": str, "label": str | [str], "annotator": str}``
-    ``201 {"label_id", "sample_id", "label", "annotator", "counts"}``; the sample must be in the
-    use case's queue (any status; relabelling a sample adds a newer label). Unknown fields are 422.
+    ``201 {"label_id", "sample_id", "label", "annotator", "suggested_by_version",
+    "accepted_suggestion", "counts"}``; the sample must be in the use case's queue (any status;
+    relabelling a sample adds a newer label). Unknown fields are 422. When the sample was queued
+    with a suggestion, the label is stored with the suggesting model version, the suggested label
+    and ``accepted_suggestion`` (the label equals the suggestion; multi-label: the same set), all
+    decided on the server; otherwise those are ``null``.
 ``POST /api/{uc}/skip`` (token) ``{"sample_id": str}``
     ``{"sample_id", "status": "skipped", "counts"}``; 409 if the sample is labelled.
 ``POST /api/{uc}/undo`` (token) ``{"label_id": int}``
@@ -32,9 +39,11 @@ use case; ``counts`` is ``{"queued", "labelled", "skipped", "labels"}`` after th
     audit with ``undone_at``) and the sample is queued again; 404 unless active and in ``{uc}``.
 ``GET /api/{uc}/labels?format=json|csv&after_id=0``
     JSON ``{"use_case", "count", "labels": [{"label_id", "sample_id", "label", "annotator",
-    "source", "created_at"}]}``: the active (not undone), latest label per sample, oldest first;
-    ``after_id`` keeps only labels with a larger id (incremental pulls). CSV columns
-    ``label_id,sample_id,label,annotator,source,created_at,text`` (multi-label cells as JSON lists).
+    "source", "created_at", "suggested_by_version", "suggested_label", "accepted_suggestion"}]}``:
+    the active (not undone), latest label per sample, oldest first; ``after_id`` keeps only labels
+    with a larger id (incremental pulls). CSV columns ``label_id,sample_id,label,annotator,source,
+    created_at,suggested_by_version,suggested_label,accepted_suggestion,text`` (multi-label cells
+    as JSON lists; ``accepted_suggestion`` ``true``/``false``, empty when no suggestion was shown).
 ``POST /api/{uc}/upload`` (token) multipart: one or more ``file`` parts (``.csv`` or ``.parquet``),
     optional ``annotator`` field (default ``upload``). Columns: ``id`` (required), ``text`` and any
     other data columns (they become the payload), optional ``label`` (multi-label: ``a|b`` or a JSON
@@ -52,8 +61,9 @@ use case; ``counts`` is ``{"queued", "labelled", "skipped", "labels"}`` after th
     the sample's ``image_path`` file, only from the ``media_roots`` given to :func:`create_app`.
 
 Pages: ``GET /`` lists use cases with counts; ``GET /{uc}`` is the labelling page (keys ``1``-``9``,
-``0`` for the first ten labels, ``s`` skip, ``u`` undo this tab's last label; multi-label: number
-keys toggle, ``Enter`` submits).
+``0`` for the first ten labels, ``s`` skip, ``u`` undo this tab's last label, ``Enter`` confirms
+the pre-selected suggestion; multi-label: suggested labels come pre-checked, number keys toggle,
+``Enter`` submits).
 """
 
 from __future__ import annotations

@@ -13,14 +13,16 @@ so ingesting a changed file twice never duplicates rows.
 ``<landing>/activity/activity_mapping.csv`` (``original,mapped``, as in CASAS ArWISE) is not data but
 configuration: raw answers are mapped through it and its classes become the known label set.
 Records on topic ``activity.records``: one window in layout (b) without its label, plus ``window_id``.
+PySpark, pandas, Great Expectations and the trainers are imported where they are used, so loading
+this module (every run and step process does) stays cheap.
 """
 
 import hashlib
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
-import pandas as pd
 from dagster import (
     AssetCheckKey,
     AssetExecutionContext,
@@ -36,18 +38,15 @@ from dagster import (
     define_asset_job,
 )
 from pydantic import Field
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
-from assets.activity.cleaning import build_windows, clean_features, clean_raw, clean_windows, read_lines
 from assets.activity.layouts import LABEL_COLUMN, WINDOW_COLUMNS, WINDOW_LOCATION, detect_layout
-from assets.activity.model import TRAINERS, pip_requirements
 from assets.activity.quality import WindowCheck, expect_labels, window_checks
 from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop
 from assets.loop.records import RecordSchema
 from assets.quality.checks import gx_asset_check
+from orchestration.run_tags import train_tags
 from orchestration.settings import get_settings
 from resources.object_store import ObjectInfo, ObjectStoreResource
 from resources.spark import SparkResource
@@ -82,6 +81,8 @@ def _participant(key: str) -> str:
 
 def load_mapping(object_store: ObjectStoreResource) -> dict[str, str]:
     """``original → mapped`` from ``activity_mapping.csv`` in the landing, or empty."""
+    import pandas as pd
+
     key = f"{USE_CASE}/{MAPPING_FILE}"
     if not object_store.exists(key):
         return {}
@@ -96,7 +97,7 @@ def _head(path: Path, lines: int = 2) -> list[str]:
         return [line for _, line in zip(range(lines), handle, strict=False)]
 
 
-def _write(frame: DataFrame, table: str, slot: str) -> str:
+def _write(frame: Any, table: str, slot: str) -> str:
     """Overwrite this file's slot of ``table`` (so a re-ingest replaces, never appends)."""
     path = tables_dir() / table / f"slot={slot}"
     frame.write.mode("overwrite").parquet(str(path))
@@ -128,6 +129,10 @@ def activity_file(
     spark: SparkResource,
     object_store: ObjectStoreResource,
 ) -> None:
+    from pyspark.sql import functions as F
+
+    from assets.activity.cleaning import build_windows, clean_features, clean_raw, clean_windows, read_lines
+
     key = context.partition_key
     if not object_store.exists(key):
         raise Failure(f"{object_store.uri(key)} is no longer in the landing")
@@ -187,6 +192,8 @@ def activity_file(
     description="Labelled 10 s windows of every ingested file (deduplicated); unlabelled ones kept apart.",
 )
 def activity_windows(context: AssetExecutionContext, spark: SparkResource) -> LabelledTable:
+    from pyspark.sql import functions as F
+
     root = tables_dir() / "windows"
     if not root.exists() or not any(root.glob("slot=*")):
         raise Failure(
@@ -249,14 +256,14 @@ SPEC = LifecycleSpec(
     use_case=USE_CASE,
     source=WINDOWS,
     record_columns=(ID_COLUMN, *WINDOW_COLUMNS[:-1]),  # a layout-(b) window without its label
-    trainers=TRAINERS,
+    trainers="assets.activity.model:TRAINERS",
     primary_metric="macro_f1",
     # Absolute floor: beat the best constant guess on the holdout by 5 points of accuracy.
     thresholds={"accuracy_lift": 0.05},
     tolerance=0.02,
     task="multiclass",
     data_checks=[AssetCheckKey(WINDOWS, c.name) for c in window_checks()],
-    pip_requirements=pip_requirements,
+    pip_requirements="assets.activity.model:pip_requirements",
     annotations=True,
 )
 lifecycle = build_lifecycle(SPEC)
@@ -278,6 +285,7 @@ ingest_job = define_asset_job(
 )
 train_job = define_asset_job(
     "activity_train",
+    tags=train_tags(USE_CASE),
     selection=AssetSelection.groups(USE_CASE) - AssetSelection.assets(activity_file, *loop.batch_assets),
     description="Windows of every ingested file → checks → challengers → evaluation → gated promotion.",
 )

@@ -8,17 +8,16 @@ at a time would cost GX 600 passes) and ``expectations`` over the prepared frame
 
 Ranges are the full scale of the watch's sensors (``layouts.MAX_ABS_*``); a value outside is a unit
 or parsing error.
+
+The check catalogue (``window_checks``) is read when the code location loads, so pandas and Great
+Expectations are imported inside the functions that use them, when a check runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import great_expectations as gx
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from assets.activity.layouts import (
     LABEL_COLUMN,
@@ -27,6 +26,17 @@ from assets.activity.layouts import (
     WINDOW_SIGNALS,
     WINDOW_STEPS,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _expectations() -> Any:
+    """``great_expectations.expectations`` (imported on first use)."""
+    import great_expectations as gx
+
+    return gx.expectations
+
 
 #: Share of windows allowed to miss their stamp (none) and, per window, share of missing signal values.
 MAX_SIGNAL_NULL_SHARE = 0.0
@@ -40,6 +50,8 @@ def _signal_columns(prefix: str) -> list[str]:
 
 def prepare_ranges(frame: pd.DataFrame) -> pd.DataFrame:
     """Largest absolute acceleration and rotation value in each window."""
+    import pandas as pd
+
     return pd.DataFrame(
         {
             "max_abs_user_acceleration": frame[_signal_columns("user_acceleration")].abs().max(axis=1),
@@ -50,10 +62,10 @@ def prepare_ranges(frame: pd.DataFrame) -> pd.DataFrame:
 
 def expect_ranges(_frame: pd.DataFrame) -> list[Any]:
     return [
-        gx.expectations.ExpectColumnValuesToBeBetween(
+        _expectations().ExpectColumnValuesToBeBetween(
             column="max_abs_user_acceleration", min_value=0, max_value=MAX_ABS_ACCELERATION_G
         ),
-        gx.expectations.ExpectColumnValuesToBeBetween(
+        _expectations().ExpectColumnValuesToBeBetween(
             column="max_abs_rotation_rate", min_value=0, max_value=MAX_ABS_ROTATION_RAD_S
         ),
     ]
@@ -66,6 +78,8 @@ def prepare_order(frame: pd.DataFrame) -> pd.DataFrame:
     carry no line and are ordered by stamp, their raw rows having been checked for repeated stamps
     at cleaning. A value <= 0 means a stamp that did not increase.
     """
+    import pandas as pd
+
     order = [c for c in ("participant", "source_file", "line") if c in frame.columns]
     ordered = frame.sort_values([*order, "stamp"], kind="stable", na_position="last")
     stamps = pd.to_datetime(ordered["stamp"])
@@ -76,7 +90,7 @@ def prepare_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 def expect_order(_frame: pd.DataFrame) -> list[Any]:
     return [
-        gx.expectations.ExpectColumnValuesToBeBetween(
+        _expectations().ExpectColumnValuesToBeBetween(
             column="seconds_since_previous", min_value=0, strict_min=True
         )
     ]
@@ -88,14 +102,17 @@ def expect_labels(known: Sequence[str] | None) -> Callable[[pd.DataFrame], list[
 
     def build(_frame: pd.DataFrame) -> list[Any]:
         if known:
-            return [gx.expectations.ExpectColumnValuesToBeInSet(column=LABEL_COLUMN, value_set=sorted(known))]
-        return [gx.expectations.ExpectColumnValuesToMatchRegex(column=LABEL_COLUMN, regex=LABEL_PATTERN)]
+            return [_expectations().ExpectColumnValuesToBeInSet(column=LABEL_COLUMN, value_set=sorted(known))]
+        return [_expectations().ExpectColumnValuesToMatchRegex(column=LABEL_COLUMN, regex=LABEL_PATTERN)]
 
     return build
 
 
 def prepare_nulls(frame: pd.DataFrame) -> pd.DataFrame:
     """Per window: its stamp, its label and the share of its 600 signal values that are missing."""
+    import numpy as np
+    import pandas as pd
+
     signals = frame[_signal_columns("")]
     return pd.DataFrame(
         {
@@ -108,9 +125,9 @@ def prepare_nulls(frame: pd.DataFrame) -> pd.DataFrame:
 
 def expect_nulls(_frame: pd.DataFrame) -> list[Any]:
     return [
-        gx.expectations.ExpectColumnValuesToNotBeNull(column="stamp"),
-        gx.expectations.ExpectColumnValuesToNotBeNull(column=LABEL_COLUMN),
-        gx.expectations.ExpectColumnValuesToBeBetween(
+        _expectations().ExpectColumnValuesToNotBeNull(column="stamp"),
+        _expectations().ExpectColumnValuesToNotBeNull(column=LABEL_COLUMN),
+        _expectations().ExpectColumnValuesToBeBetween(
             column="signal_null_share", min_value=0, max_value=MAX_SIGNAL_NULL_SHARE
         ),
     ]

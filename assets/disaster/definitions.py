@@ -3,9 +3,12 @@ the shared model lifecycle (TF-IDF trainers with per-label F2 thresholds) → ch
 
 Raw files: any ``*messages*.csv`` and ``*categories*.csv`` under ``<landing>/disaster/``.
 Records on topic ``disaster.records``: ``{id, message, genre}`` (``original`` optional).
+Spark, Great Expectations and the trainers are imported where they are used, so loading this module
+(every run and step process does) stays cheap.
 """
 
-import great_expectations as gx
+from typing import Any
+
 from dagster import (
     AssetCheckKey,
     AssetExecutionContext,
@@ -18,13 +21,12 @@ from dagster import (
     define_asset_job,
 )
 
-from assets.disaster.cleaning import clean_disaster
-from assets.disaster.model import TRAINERS, pip_requirements, train_majority
 from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop
 from assets.loop.records import RecordSchema
 from assets.quality.checks import gx_asset_check
+from orchestration.run_tags import train_tags
 from orchestration.settings import get_settings
 from resources.object_store import ObjectStoreResource
 from resources.spark import SparkResource
@@ -51,6 +53,8 @@ def _landed(object_store: ObjectStoreResource, kind: str) -> list[str]:
 def disaster_clean(
     context: AssetExecutionContext, spark: SparkResource, object_store: ObjectStoreResource
 ) -> LabelledTable:
+    from assets.disaster.cleaning import clean_disaster
+
     messages, categories = _landed(object_store, "messages"), _landed(object_store, "categories")
     if not messages or not categories:
         raise Failure(
@@ -77,22 +81,27 @@ def disaster_clean(
     return LabelledTable(str(tables / "clean"), tuple(result.labels), "id")
 
 
+def _gx() -> Any:
+    """``great_expectations.expectations``, imported when a check runs."""
+    import great_expectations as gx
+
+    return gx.expectations
+
+
 def _ids_unique(table: LabelledTable, _frame) -> list:
-    return [gx.expectations.ExpectColumnValuesToBeUnique(column=table.id_column)]
+    return [_gx().ExpectColumnValuesToBeUnique(column=table.id_column)]
 
 
 def _labels_binary(table: LabelledTable, _frame) -> list:
-    return [
-        gx.expectations.ExpectColumnValuesToBeInSet(column=label, value_set=[0, 1]) for label in table.labels
-    ]
+    return [_gx().ExpectColumnValuesToBeInSet(column=label, value_set=[0, 1]) for label in table.labels]
 
 
 def _message_not_null(_table: LabelledTable, _frame) -> list:
-    return [gx.expectations.ExpectColumnValuesToNotBeNull(column="message")]
+    return [_gx().ExpectColumnValuesToNotBeNull(column="message")]
 
 
 def _genre_known(_table: LabelledTable, _frame) -> list:
-    return [gx.expectations.ExpectColumnValuesToBeInSet(column="genre", value_set=GENRES)]
+    return [_gx().ExpectColumnValuesToBeInSet(column="genre", value_set=GENRES)]
 
 
 DATA_CHECKS = {
@@ -107,14 +116,14 @@ SPEC = LifecycleSpec(
     use_case=USE_CASE,
     source=CLEAN,
     record_columns=("id", "message", "genre", "original"),
-    trainers=TRAINERS,
-    extra_trainers={"majority": train_majority},
+    trainers="assets.disaster.model:TRAINERS",
+    extra_trainers="assets.disaster.model:EXTRA_TRAINERS",
     primary_metric="weighted_f2",
     thresholds={"weighted_f2": 0.5},
     tolerance=0.01,
     task="multilabel",
     data_checks=[AssetCheckKey(CLEAN, name) for name in DATA_CHECKS],
-    pip_requirements=pip_requirements,
+    pip_requirements="assets.disaster.model:pip_requirements",
     annotations=True,
 )
 lifecycle = build_lifecycle(SPEC)
@@ -129,6 +138,7 @@ loop = build_loop(SPEC, LOOP)
 
 pipeline_job = define_asset_job(
     "disaster_pipeline",
+    tags=train_tags(USE_CASE),
     selection=AssetSelection.groups(USE_CASE) - AssetSelection.assets(*loop.batch_assets),
     description="Clean the landed files, check them, train challengers, evaluate, promote through the gate.",
 )

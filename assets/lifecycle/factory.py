@@ -16,10 +16,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
-import pandas as pd
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -35,12 +33,15 @@ from dagster import (
     asset_check,
 )
 
-from assets.lifecycle.evaluation import Evaluation, comparison_png, curve_figures, evaluate
 from assets.lifecycle.gate import GateDecision, decide
-from assets.lifecycle.holdout import HoldoutStore, in_holdout
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
 from orchestration.settings import get_settings
 from resources.mlflow_registry import CHALLENGER, CHAMPION, MlflowResource
+
+if TYPE_CHECKING:  # pandas, MLflow and scikit-learn (evaluation) are imported inside the steps
+    import pandas as pd
+
+    from assets.lifecycle.evaluation import Evaluation
 
 
 class HoldoutConfig(Config):
@@ -66,12 +67,12 @@ def _lifecycle_dir(spec: LifecycleSpec) -> Path:
     return get_settings().data_dir("lifecycle", spec.use_case)
 
 
-def _records(spec: LifecycleSpec, frame: pd.DataFrame) -> pd.DataFrame:
+def _records(spec: LifecycleSpec, frame: "pd.DataFrame") -> "pd.DataFrame":
     """Only what arrives on the topic: models must never see labels or cleaning artefacts."""
     return frame[[c for c in spec.record_columns if c in frame.columns]]
 
 
-def _md_table(df: pd.DataFrame, floatfmt: str = ".4f") -> MetadataValue:
+def _md_table(df: "pd.DataFrame", floatfmt: str = ".4f") -> MetadataValue:
     return MetadataValue.md(df.to_markdown(index=False, floatfmt=floatfmt))
 
 
@@ -109,10 +110,12 @@ def _better(spec: LifecycleSpec, a: float, b: float) -> bool:
 
 
 def _with_annotations(
-    train: pd.DataFrame, annotations: LabelledTable, held_ids: set[str]
-) -> tuple[pd.DataFrame, int, int]:
+    train: "pd.DataFrame", annotations: LabelledTable, held_ids: set[str]
+) -> "tuple[pd.DataFrame, int, int]":
     """``train`` plus annotated rows: an annotation replaces a row with the same id, and a record that
     is in the frozen holdout is never trained on, whatever label it was given."""
+    import pandas as pd
+
     extra = annotations.read()
     if extra.empty:
         return train, 0, 0
@@ -150,6 +153,8 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
     def holdout(
         context: AssetExecutionContext, config: HoldoutConfig, source: LabelledTable
     ) -> LabelledTable:
+        from assets.lifecycle.holdout import HoldoutStore, in_holdout
+
         store = HoldoutStore(_lifecycle_dir(spec) / "holdout")
         current = store.current()
         replaced = False
@@ -183,6 +188,8 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         holdout: LabelledTable,
         annotations: LabelledTable | None = None,
     ) -> LabelledTable:
+        import pandas as pd
+
         frame = source.read()
         held = set(pd.read_parquet(holdout.path, columns=[holdout.id_column])[holdout.id_column])
         keep = ~frame[source.id_column].isin(held)
@@ -246,9 +253,15 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         context: AssetExecutionContext, config: ChallengerConfig, mlflow_registry: MlflowResource,
         training_set: LabelledTable,
     ) -> dict[str, Any]:  # fmt: skip
+        import mlflow
+        import pandas as pd
+
+        from assets.lifecycle.evaluation import curve_figures, evaluate
+        from assets.lifecycle.holdout import in_holdout
+
         registry = mlflow_registry.registry()
-        available = {**spec.trainers, **spec.extra_trainers}
-        names = config.trainers or list(spec.trainers)
+        available = spec.available_trainers()
+        names = config.trainers or list(spec.competing_trainers())
         unknown = [n for n in names if n not in available]
         if unknown:
             raise Failure(f"unknown trainer(s) {unknown}; available: {sorted(available)}")
@@ -296,7 +309,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             if config.refit_on_all and len(valid):
                 best_model = available[best_name](frame, labels, config.seed)
             info = mlflow.pyfunc.log_model(
-                python_model=best_model, name="model", pip_requirements=spec.pip_requirements()
+                python_model=best_model, name="model", pip_requirements=spec.requirements()
             )
             version = registry.register_version(
                 uc,
@@ -337,12 +350,17 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         context: AssetExecutionContext, mlflow_registry: MlflowResource, challenger: dict[str, Any],
         holdout: LabelledTable,
     ) -> dict[str, Any]:  # fmt: skip
+        import mlflow
+        import pandas as pd
+
+        from assets.lifecycle.evaluation import comparison_png, curve_figures, evaluate
+
         registry = mlflow_registry.registry()
         frame = holdout.read()
         records = _records(spec, frame)
         mlflow.set_tracking_uri(registry.tracking_uri)
 
-        def score(version: str) -> tuple[Evaluation, pd.DataFrame]:
+        def score(version: str) -> "tuple[Evaluation, pd.DataFrame]":
             model = mlflow.pyfunc.load_model(f"models:/{uc}/{version}")
             predictions = model.predict(records)
             return evaluate(holdout, frame, predictions, spec.task), predictions

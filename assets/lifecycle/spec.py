@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
 from dagster import AssetCheckKey, AssetKey
+
+from assets.lazy import resolve
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -24,11 +28,16 @@ class LabelledTable:
     label_column: str | None = None  # multi-class only
 
     def read(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_parquet(self.path)
 
 
 #: A trainer: (training frame, labels, seed) -> an MLflow PythonModel honouring the model contract.
-Trainer = Callable[[pd.DataFrame, list[str], int], Any]
+Trainer = Callable[["pd.DataFrame", list[str], int], Any]
+#: Trainers by name, or a lazy reference to such a mapping (``"assets.disaster.model:TRAINERS"``):
+#: the mapping's module imports scikit-learn, MLflow or PySpark, which definitions must not.
+Trainers = Mapping[str, Trainer] | str
 
 
 @dataclass(frozen=True)
@@ -36,13 +45,14 @@ class LifecycleSpec:
     """One use case's lifecycle.
 
     ``thresholds`` are absolute floors on holdout metrics; ``tolerance`` is how far the primary
-    metric may fall below the champion's before the gate refuses the challenger.
+    metric may fall below the champion's before the gate refuses the challenger. Trainers and
+    ``pip_requirements`` may be lazy references (``"module:attribute"``, see ``assets.lazy``).
     """
 
     use_case: str
     source: AssetKey
     record_columns: tuple[str, ...]
-    trainers: Mapping[str, Trainer]
+    trainers: Trainers
     primary_metric: str
     thresholds: Mapping[str, float]
     tolerance: float = 0.0
@@ -50,10 +60,10 @@ class LifecycleSpec:
     holdout_fraction: float = 0.2
     validation_fraction: float = 0.2
     #: Trainers that never compete by default but can be chosen by run config (baselines, tests).
-    extra_trainers: Mapping[str, Trainer] = field(default_factory=dict)
+    extra_trainers: Trainers = field(default_factory=dict)
     #: Data checks that must have passed (latest evaluation) for a promotion.
     data_checks: Sequence[AssetCheckKey] = ()
-    pip_requirements: Callable[[], list[str]] = list
+    pip_requirements: Callable[[], list[str]] | str = list
     higher_is_better: bool = True
     #: Append ``<uc>_annotations`` (labels from the annotation page) to the training set.
     annotations: bool = False
@@ -63,3 +73,15 @@ class LifecycleSpec:
 
     def key(self, suffix: str) -> AssetKey:
         return AssetKey(f"{self.use_case}_{suffix}")
+
+    def competing_trainers(self) -> dict[str, Trainer]:
+        """The trainers that compete by default (imports their module now)."""
+        return dict(resolve(self.trainers))
+
+    def available_trainers(self) -> dict[str, Trainer]:
+        """Competing trainers plus the ones only run config picks (baselines, tests)."""
+        return {**self.competing_trainers(), **dict(resolve(self.extra_trainers))}
+
+    def requirements(self) -> list[str]:
+        """``pip_requirements`` of the registered model."""
+        return list(resolve(self.pip_requirements)())

@@ -13,15 +13,9 @@
   nightly ``<uc>_nightly_retrain`` schedule, both running ``<uc>_retrain``.
 """
 
-import json
-import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
-import numpy as np
-import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -36,31 +30,24 @@ from dagster import (
     SensorDefinition,
     asset,
     define_asset_job,
+    in_process_executor,
 )
 
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
-from assets.loop.records import RecordSchema, parse_message, parse_ranges_key
-from assets.loop.uncertainty import multiclass_scores, multilabel_scores, select
+from assets.loop.records import RecordSchema, parse_ranges_key
+from orchestration.run_tags import score_tags, train_tags
 from orchestration.settings import get_settings
-from resources.annotation_store import AnnotationStoreResource
+from resources.annotation_resource import AnnotationStoreResource
 from resources.kafka import KafkaResource
 from resources.mlflow_registry import CHAMPION, MlflowResource
 from sensors.kafka import build_kafka_sensor
 from sensors.retrain import build_retrain_sensor
 
+if TYPE_CHECKING:  # pandas, numpy and MLflow are imported by the steps that use them
+    import pandas as pd
+
+#: Re-exported from ``assets.loop.scoring`` (kept light here: that module imports pandas).
 PROBA_PREFIX = "proba__"
-#: Columns of every predictions partition, besides one ``proba__<class>`` per class.
-PREDICTION_COLUMNS = (
-    "key",
-    "topic",
-    "partition",
-    "offset",
-    "model_version",
-    "prediction",
-    "produced_at",
-    "scored_at",
-    "record",
-)
 
 
 @dataclass(frozen=True)
@@ -100,43 +87,36 @@ class SamplingConfig(Config):
     budget: int = -1  # negative: the use case's default
 
 
-def batch_slot(partition_key: str) -> str:
-    """A folder name for an offset-range key (no ``=``, which would read as a Hive partition)."""
-    return partition_key.replace("=", "_").replace(",", "+")
+def predictions_table(use_case: str, columns: list[str] | None = None) -> "pd.DataFrame":
+    """Every scored record so far (see ``assets.loop.scoring.predictions_table``)."""
+    from assets.loop.scoring import predictions_table as read
+
+    return read(use_case, columns)
 
 
-def tables(use_case: str, name: str) -> Path:
-    return get_settings().data_dir("tables", use_case, name)
+def _batch_metadata(batch: Any, version: str, path: str, published: int, written_at: float) -> dict:
+    """What a scoring run's materialization carries: counts, model version, produce→prediction latency."""
+    predictions = batch.predictions
+    latency = (written_at - predictions["produced_at"]) if len(predictions) else None
+    return {
+        "rows_in": batch.rows_in,
+        "rows_scored": len(predictions),
+        "rows_deadlettered": len(batch.deadletter),
+        "deadletter_reasons": MetadataValue.json(batch.deadletter["reason"].value_counts().to_dict()),
+        "model_version": version,
+        "score_seconds": round(batch.score_seconds, 3),
+        "published": published,
+        # From the producer's send (Kafka timestamp) to the prediction being written and published.
+        "latency_p50_s": round(float(latency.quantile(0.5)), 3) if latency is not None else 0.0,
+        "latency_p95_s": round(float(latency.quantile(0.95)), 3) if latency is not None else 0.0,
+        "predictions_path": MetadataValue.path(path),
+    }
 
 
-def predictions_table(use_case: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """Every scored record so far (one row per topic offset), for dashboards, tests and benchmarks;
-    ``columns`` reads only those (the probability and record columns are most of the bytes)."""
-    root = tables(use_case, "predictions")
-    files = sorted(root.glob("batch=*/*.parquet"))
-    if not files:
-        return pd.DataFrame(columns=columns)
-    return pd.concat([pd.read_parquet(f, columns=columns) for f in files], ignore_index=True)
-
-
-def _write_partition(frame: pd.DataFrame, use_case: str, name: str, slot: str) -> Path:
-    folder = tables(use_case, name) / f"batch={slot}"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "part-0.parquet"
-    tmp = folder / ".part-0.parquet.tmp"
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)  # atomic: a re-run replaces the partition, a crash never leaves half a file
-    return path
-
-
-def _prediction_text(value: Any) -> str:
-    return json.dumps(list(value)) if isinstance(value, list | tuple | np.ndarray) else str(value)
-
-
-def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa: C901 - one closure per asset
+def _scored_batch_asset(
+    spec: LifecycleSpec, loop: LoopSpec, batches: DynamicPartitionsDefinition
+) -> AssetsDefinition:
     uc = spec.use_case
-    batches = DynamicPartitionsDefinition(name=f"{uc}_batches")
-    schema = loop.schema
 
     @asset(
         name=f"{uc}_scored_batch",
@@ -148,6 +128,18 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
     def scored_batch(
         context: AssetExecutionContext, kafka: KafkaResource, mlflow_registry: MlflowResource
     ) -> dict[str, Any]:
+        import time
+
+        from assets.loop.scoring import (
+            DEADLETTER_COLUMNS,
+            PUBLISHED_COLUMNS,
+            batch_slot,
+            keyed_json_lines,
+            load_champion,
+            score_messages,
+            write_partition,
+        )
+
         settings = get_settings()
         key = context.partition_key
         ranges = parse_ranges_key(key)
@@ -165,81 +157,49 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
                 f"no {uc} champion to score with: materialize {uc} first (flywheel materialize {uc})"
             )
         version = str(champion.version)
-        started = time.time()
-        good, poison = [], []
-        for message in messages:
-            record, reason = parse_message(message.value, schema)
-            (good if record is not None else poison).append((message, record or reason))
-        # The fixed columns even when every message was poison, so the table always reads the same.
-        predictions = pd.DataFrame(columns=list(PREDICTION_COLUMNS))
-        if good:
-            mlflow.set_tracking_uri(registry.tracking_uri)
-            model = mlflow.pyfunc.load_model(f"models:/{uc}/{version}")
-            frame = pd.DataFrame([r for _m, r in good])
-            output = model.predict(frame)
-            labels = [c for c in output.columns if c != "prediction"]
-            scored_at = time.time()
-            predictions = pd.DataFrame(
-                {
-                    "key": frame[schema.key_field].astype(str).to_numpy(),
-                    "topic": topic,
-                    "partition": [m.partition for m, _r in good],
-                    "offset": [m.offset for m, _r in good],
-                    "model_version": version,
-                    "prediction": [_prediction_text(v) for v in output["prediction"]],
-                    **{f"{PROBA_PREFIX}{c}": output[c].to_numpy(dtype=float) for c in labels},
-                    "produced_at": [m.timestamp_ms / 1000.0 for m, _r in good],
-                    "scored_at": scored_at,
-                    "record": [json.dumps(r, default=str) for _m, r in good],
-                }
-            )
-        deadletter = pd.DataFrame(
-            {
-                "topic": topic,
-                "partition": [m.partition for m, _r in poison],
-                "offset": [m.offset for m, _r in poison],
-                "key": [m.key for m, _r in poison],
-                "reason": [r for _m, r in poison],
-                "value": [(m.value or b"").decode("utf-8", errors="replace")[:10_000] for m, _r in poison],
-            }
-        )
+        model = load_champion(registry.tracking_uri, uc, version)
+        batch = score_messages(messages, loop.schema, model, version, topic)
+        # Queued for librdkafka first: its threads send while the table partitions are written.
+        publisher = kafka.publisher()
+        for kind, frame, columns in (
+            ("predictions", batch.predictions, PUBLISHED_COLUMNS),
+            ("deadletter", batch.deadletter, DEADLETTER_COLUMNS),
+        ):
+            if len(frame):
+                out_topic = settings.topic(uc, kind)
+                kafka.ensure_topic(out_topic)
+                publisher.produce(out_topic, *keyed_json_lines(frame, columns))
         slot = batch_slot(key)
-        path = _write_partition(predictions, uc, "predictions", slot)
-        _write_partition(deadletter, uc, "deadletter", slot)
-        kafka.ensure_topic(settings.topic(uc, "predictions"))
-        kafka.ensure_topic(settings.topic(uc, "deadletter"))
-        if len(predictions):
-            out = predictions.drop(columns=["record"])
-            out.insert(0, "id", out["partition"].astype(str) + ":" + out["offset"].astype(str))
-            kafka.send_json(settings.topic(uc, "predictions"), out.to_dict(orient="records"), key_field="id")
-        if len(deadletter):
-            dead = deadletter.assign(
-                id=deadletter["partition"].astype(str) + ":" + deadletter["offset"].astype(str)
-            )
-            kafka.send_json(settings.topic(uc, "deadletter"), dead.to_dict(orient="records"), key_field="id")
-        latency = (
-            (predictions["scored_at"] - predictions["produced_at"]) if len(predictions) else pd.Series([])
-        )
-        context.add_output_metadata(
-            {
-                "rows_in": len(messages),
-                "rows_scored": len(predictions),
-                "rows_deadlettered": len(deadletter),
-                "deadletter_reasons": MetadataValue.json(deadletter["reason"].value_counts().to_dict()),
-                "model_version": version,
-                "score_seconds": round(time.time() - started, 3),
-                "latency_p50_s": float(latency.quantile(0.5)) if len(latency) else 0.0,
-                "latency_p95_s": float(latency.quantile(0.95)) if len(latency) else 0.0,
-                "predictions_path": MetadataValue.path(str(path)),
-            }
-        )
-        return {"path": str(path), "rows": len(predictions), "model_version": version, "offsets": key}
+        path = write_partition(batch.predictions, uc, "predictions", slot)
+        write_partition(batch.deadletter, uc, "deadletter", slot)
+        published = publisher.flush()
+        context.add_output_metadata(_batch_metadata(batch, version, str(path), published, time.time()))
+        return {"path": str(path), "rows": len(batch.predictions), "model_version": version, "offsets": key}
+
+    return scored_batch
+
+
+def _suggestion(row: Any, labels: list[str], multilabel: bool) -> dict[str, Any]:
+    """The champion's answer for one record, as the annotation page pre-selects it."""
+    import json
+
+    probabilities = {label: round(float(row[f"{PROBA_PREFIX}{label}"]), 4) for label in labels}
+    prediction = row["prediction"]
+    if multilabel:
+        prediction = json.loads(prediction) if isinstance(prediction, str) else list(prediction)
+    return {"prediction": prediction, "probabilities": probabilities}
+
+
+def _annotation_candidates_asset(
+    spec: LifecycleSpec, loop: LoopSpec, batches: DynamicPartitionsDefinition, scored: AssetsDefinition
+) -> AssetsDefinition:
+    uc = spec.use_case
 
     @asset(
         name=f"{uc}_annotation_candidates",
         group_name=uc,
         partitions_def=batches,
-        ins={"batch": AssetIn(scored_batch.key)},
+        ins={"batch": AssetIn(scored.key)},
         kinds={"sql"},
         description=f"Most uncertain records of the batch ({loop.strategy}, budget {loop.budget}) → queue.",
     )
@@ -247,18 +207,29 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
         context: AssetExecutionContext, config: SamplingConfig, annotations: AnnotationStoreResource,
         batch: dict[str, Any],
     ) -> dict[str, Any]:  # fmt: skip
+        import json
+
+        import numpy as np
+        import pandas as pd
+
+        from assets.loop.scoring import read_predictions
+        from assets.loop.uncertainty import multiclass_scores, multilabel_scores, select
+
         strategy = config.strategy or loop.strategy
         budget = config.budget if config.budget >= 0 else loop.budget
-        frame = pd.read_parquet(batch["path"]) if batch["rows"] else pd.DataFrame()
+        frame = read_predictions(batch["path"]) if batch["rows"] else pd.DataFrame()
         if frame.empty:
             context.add_output_metadata({"candidates": 0, "queued": 0})
             return {"queued": 0}
-        proba = frame[[c for c in frame.columns if c.startswith(PROBA_PREFIX)]].to_numpy(dtype=float)
-        if spec.task == "multilabel":
+        proba_columns = [c for c in frame.columns if c.startswith(PROBA_PREFIX)]
+        proba = frame[proba_columns].to_numpy(dtype=float)
+        multilabel = spec.task == "multilabel"
+        if multilabel:
             scores = multilabel_scores(proba, strategy, loop.aggregate)  # type: ignore[arg-type]
         else:
             scores = multiclass_scores(proba, strategy)  # type: ignore[arg-type]
         chosen = select(scores, budget)
+        labels = [c.removeprefix(PROBA_PREFIX) for c in proba_columns]
         samples = [
             {
                 "sample_id": frame["key"].iat[i],
@@ -266,6 +237,7 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
                 "score": float(scores[i]),
                 "strategy": strategy,
                 "model_version": frame["model_version"].iat[i],
+                "suggestion": _suggestion(frame.iloc[i], labels, multilabel),
             }
             for i in chosen
         ]
@@ -283,6 +255,22 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
         )
         return {"queued": queued, "sample_ids": [s["sample_id"] for s in samples]}
 
+    return annotation_candidates
+
+
+def _annotated_row(item: dict[str, Any], source: LabelledTable, multilabel: bool) -> dict[str, Any]:
+    given = item["label"] if isinstance(item["label"], list) else [item["label"]]
+    row = {**item["payload"], source.id_column: str(item["sample_id"])}
+    if multilabel:
+        row.update({name: int(name in given) for name in source.labels})
+    else:
+        row[source.label_column] = given[0]
+    return row
+
+
+def _annotations_asset(spec: LifecycleSpec) -> AssetsDefinition:
+    uc = spec.use_case
+
     @asset(
         name=f"{uc}_annotations",
         group_name=uc,
@@ -293,24 +281,20 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
     def annotations_asset(
         context: AssetExecutionContext, annotations: AnnotationStoreResource, source: LabelledTable
     ) -> LabelledTable:
+        import pandas as pd
+
         rows, skipped = [], {"no_record": 0, "unknown_label": 0}
         known = set(source.labels)
         store = annotations.store()
         for item in store.labelled_samples(uc):
-            payload, label = item["payload"], item["label"]
-            if payload is None:
+            if item["payload"] is None:
                 skipped["no_record"] += 1
                 continue
-            given = label if isinstance(label, list) else [label]
+            given = item["label"] if isinstance(item["label"], list) else [item["label"]]
             if not set(given) <= known:
                 skipped["unknown_label"] += 1
                 continue
-            row = {**payload, source.id_column: str(item["sample_id"])}
-            if spec.task == "multilabel":
-                row.update({name: int(name in given) for name in source.labels})
-            else:
-                row[source.label_column] = given[0]
-            rows.append(row)
+            rows.append(_annotated_row(item, source, spec.task == "multilabel"))
         frame = pd.DataFrame(rows)
         path = get_settings().data_dir("lifecycle", uc) / "annotations.parquet"
         frame.to_parquet(path, index=False)
@@ -324,10 +308,23 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
         )
         return LabelledTable(str(path), source.labels, source.id_column, source.label_column)
 
+    return annotations_asset
+
+
+def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:
+    uc = spec.use_case
+    batches = DynamicPartitionsDefinition(name=f"{uc}_batches")
+    scored_batch = _scored_batch_asset(spec, loop, batches)
+    annotation_candidates = _annotation_candidates_asset(spec, loop, batches, scored_batch)
+    annotations_asset = _annotations_asset(spec)
+
+    # Two steps one after the other: one process is cheaper than a process per step.
     score_job = define_asset_job(
         f"{uc}_score",
         selection=[scored_batch, annotation_candidates],
         partitions_def=batches,
+        executor_def=in_process_executor,
+        tags=score_tags(uc),
         description="Score one Kafka offset range with the champion and queue its most uncertain records.",
     )
     retrain_job = define_asset_job(
@@ -337,6 +334,9 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
             *(spec.key(s) for s in ("training_set", "challenger", "evaluation", "champion"))
         )
         | AssetSelection.assets(*loop.retrain_assets),
+        # A chain (each step needs the one before), so no step ever runs beside another.
+        executor_def=in_process_executor,
+        tags=train_tags(uc),
         description="New labels → training set → challenger → evaluation → gated promotion.",
     )
     sensors = [
@@ -347,8 +347,9 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:  # noqa:
             batches,
             loop.batch_size,
             loop.max_wait_seconds,
+            lag_asset_key=scored_batch.key,
         ),
-        build_retrain_sensor(uc, retrain_job.name, loop.retrain_min_labels),
+        build_retrain_sensor(uc, retrain_job.name, loop.retrain_min_labels, minimum_interval_seconds=15),
     ]
     nightly = ScheduleDefinition(
         name=f"{uc}_nightly_retrain",

@@ -45,13 +45,22 @@ def multiclass_scores(proba: np.ndarray, strategy: Strategy) -> np.ndarray:
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
 
 
+def binary_scores(p: np.ndarray, strategy: Strategy) -> np.ndarray:
+    """``multiclass_scores`` of each two-class distribution ``(p, 1 − p)``, element-wise."""
+    q = 1.0 - p
+    if strategy == "least_confidence":
+        return 1.0 - np.maximum(p, q)
+    if strategy == "margin":
+        return 1.0 - np.abs(p - q)
+    if strategy == "entropy":
+        return -(p * np.log(p + _EPS) + q * np.log(q + _EPS)) / np.log(2.0)
+    raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
+
+
 def multilabel_scores(proba: np.ndarray, strategy: Strategy, aggregate: Aggregate = "mean") -> np.ndarray:
-    """Per-label binary uncertainty, aggregated over labels."""
+    """Per-label binary uncertainty, aggregated over labels (one array operation, not a loop per label)."""
     p = np.clip(np.asarray(proba, dtype=float), 0.0, 1.0)
-    per_label = np.stack(
-        [multiclass_scores(np.column_stack([p[:, j], 1 - p[:, j]]), strategy) for j in range(p.shape[1])],
-        axis=1,
-    ) if p.shape[1] else np.zeros((len(p), 1))  # fmt: skip
+    per_label = binary_scores(p, strategy) if p.shape[1] else np.zeros((len(p), 1))
     if aggregate == "mean":
         return per_label.mean(axis=1)
     if aggregate == "max":

@@ -5,9 +5,8 @@ column, whatever labels the data has), then validated with :func:`assets.quality
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
@@ -18,10 +17,12 @@ from dagster import (
 )
 
 from assets.lifecycle.spec import LabelledTable
-from assets.quality.gx_runner import validate
 
-ExpectationsFor = Callable[[LabelledTable, pd.DataFrame], list[Any]]
-Prepare = Callable[[pd.DataFrame], pd.DataFrame]
+if TYPE_CHECKING:  # pandas and Great Expectations are imported when a check runs
+    import pandas as pd
+
+ExpectationsFor = Callable[[LabelledTable, "pd.DataFrame"], list[Any]]
+Prepare = Callable[["pd.DataFrame"], "pd.DataFrame"]
 
 
 def gx_asset_check(
@@ -40,6 +41,10 @@ def gx_asset_check(
 
     @asset_check(asset=asset_key, name=name, description=description, blocking=blocking)
     def _check(table: LabelledTable) -> AssetCheckResult:
+        import pandas as pd
+
+        from assets.quality.gx_runner import validate
+
         frame = table.read()
         if prepare is not None:
             frame = prepare(frame)

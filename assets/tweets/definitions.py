@@ -6,11 +6,13 @@ shared folder copied as it is works). The holdout is drawn from hand labels only
 so held-out metrics are measured against people; weak labels and the remaining hand labels (dev)
 train. Records on topic ``tweets.raw`` are tweet objects (the champion needs only ``id_str``/``id``
 and ``text``/``full_text``); once scored by the loop they join the parsed table on the next run.
+pandas, Snorkel, scikit-learn and MLflow are imported where they are used, so loading this module
+(every run and step process does) stays cheap.
 """
 
 import json
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from dagster import (
     AssetCheckKey,
     AssetCheckResult,
@@ -34,21 +36,16 @@ from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop, predictions_table
 from assets.loop.records import RecordSchema
-from assets.tweets.links import links_table
-from assets.tweets.model import TRAINERS, pip_requirements, train_prior
-from assets.tweets.parsing import (
-    TWEET_COLUMNS,
-    content_hash,
-    is_landing_file,
-    parse_tweet,
-    read_landing_files,
-)
-from assets.tweets.splits import build_splits
-from assets.tweets.weak_supervision import check_lfs, run_weak_supervision
+from orchestration.run_tags import train_tags
 from orchestration.settings import get_settings
-from resources.annotation_store import AnnotationStore, AnnotationStoreResource
+from resources.annotation_resource import AnnotationStoreResource
 from resources.mlflow_registry import CHAMPION, MlflowResource
 from resources.object_store import ObjectStoreResource
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from resources.annotation_store import AnnotationStore
 
 USE_CASE = "tweets"
 TRAINING = AssetKey("tweets_training_table")
@@ -61,7 +58,7 @@ def tables_dir():
     return get_settings().data_dir("tables", USE_CASE)
 
 
-def _md(frame: pd.DataFrame) -> MetadataValue:
+def _md(frame: "pd.DataFrame") -> MetadataValue:
     return MetadataValue.md(frame.to_markdown(index=False, floatfmt=".3f"))
 
 
@@ -73,6 +70,10 @@ def _md(frame: pd.DataFrame) -> MetadataValue:
     "hand-labelled rows, unlabelled rows, quarantined records with reasons.",
 )
 def tweets_parsed(context: AssetExecutionContext, object_store: ObjectStoreResource) -> dict:
+    import pandas as pd
+
+    from assets.tweets.parsing import is_landing_file, read_landing_files
+
     keys = [o.key for o in object_store.list(f"{USE_CASE}/") if is_landing_file(o.key.rsplit("/", 1)[-1])]
     if not keys:
         raise Failure(
@@ -114,9 +115,13 @@ def tweets_parsed(context: AssetExecutionContext, object_store: ObjectStoreResou
     return paths
 
 
-def streamed_tweets() -> tuple[pd.DataFrame, int]:
+def streamed_tweets() -> "tuple[pd.DataFrame, int]":
     """Tweets that arrived on ``tweets.raw`` and were scored (the loop's predictions table keeps each
     record), parsed like landed ones; and how many records were not usable tweets."""
+    import pandas as pd
+
+    from assets.tweets.parsing import TWEET_COLUMNS, parse_tweet
+
     rows, bad = [], 0
     for raw in predictions_table(USE_CASE, columns=["record"])["record"]:
         try:
@@ -126,8 +131,12 @@ def streamed_tweets() -> tuple[pd.DataFrame, int]:
     return pd.DataFrame(rows, columns=list(TWEET_COLUMNS)), bad
 
 
-def page_labelled_rows(store: AnnotationStore) -> pd.DataFrame:
+def page_labelled_rows(store: "AnnotationStore") -> "pd.DataFrame":
     """Tweets labelled on the annotation page, as hand-labelled rows (they join test/dev by hash)."""
+    import pandas as pd
+
+    from assets.tweets.parsing import content_hash
+
     rows = []
     for item in store.labelled_samples(USE_CASE):
         payload = item["payload"] or {}
@@ -166,6 +175,11 @@ def page_labelled_rows(store: AnnotationStore) -> pd.DataFrame:
 def tweets_weak_supervision(
     context: AssetExecutionContext, annotations: AnnotationStoreResource, parsed: dict
 ):
+    import pandas as pd
+
+    from assets.tweets.splits import build_splits
+    from assets.tweets.weak_supervision import check_lfs, run_weak_supervision
+
     tweets = pd.read_parquet(parsed["tweets"])
     page_labels = page_labelled_rows(annotations.store())
     labelled = pd.concat([pd.read_parquet(parsed["labelled"]), page_labels], ignore_index=True)
@@ -233,6 +247,8 @@ def tweets_lfs_useful(tweets_lf_analysis: dict) -> AssetCheckResult:
     description="Weak labels (with P(AI) and LF votes) plus hand labels, keyed by content hash.",
 )
 def tweets_training_table(context: AssetExecutionContext, weak: dict) -> LabelledTable:
+    import pandas as pd
+
     frame = pd.concat([pd.read_parquet(weak["weak"]), pd.read_parquet(weak["hand"])], ignore_index=True)
     frame["label"] = frame["label"].astype(int).astype(str)
     columns = ["content_hash", "id", "text", "label", "label_source", "ai_probability", "lf_votes"]
@@ -253,8 +269,8 @@ SPEC = LifecycleSpec(
     use_case=USE_CASE,
     source=TRAINING,
     record_columns=("id", "text"),
-    trainers=TRAINERS,
-    extra_trainers={"prior": train_prior},
+    trainers="assets.tweets.model:TRAINERS",
+    extra_trainers="assets.tweets.model:EXTRA_TRAINERS",
     primary_metric="f1_1",
     # Predicting every tweet AI scores about 0.14 on the hand labels; a model must do far better.
     thresholds={"f1_1": 0.3},
@@ -263,7 +279,7 @@ SPEC = LifecycleSpec(
     holdout_fraction=HOLDOUT_FRACTION,
     holdout_eligible=lambda frame: frame["label_source"] == "hand",
     data_checks=[AssetCheckKey(AssetKey("tweets_lf_analysis"), "tweets_lfs_useful")],
-    pip_requirements=pip_requirements,
+    pip_requirements="assets.tweets.model:pip_requirements",
     # Page labels are hand labels here: they reach the splits through tweets_weak_supervision.
     annotations=False,
 )
@@ -291,6 +307,9 @@ def tweets_links(
     context: AssetExecutionContext, mlflow_registry: MlflowResource, parsed: dict, champion: dict
 ) -> dict:
     import mlflow
+    import pandas as pd
+
+    from assets.tweets.links import links_table
 
     registry = mlflow_registry.registry()
     version = registry.get_alias(USE_CASE, CHAMPION)
@@ -334,6 +353,7 @@ def tweets_links(
 
 pipeline_job = define_asset_job(
     "tweets_pipeline",
+    tags=train_tags(USE_CASE),
     selection=AssetSelection.groups(USE_CASE) - AssetSelection.assets(*loop.batch_assets),
     description="Parse landed tweets, weak-label them, train and gate a classifier, extract links.",
 )

@@ -241,7 +241,7 @@ class KafkaBroker:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         proc = subprocess.run(
             [self.java(), "-cp", self._classpath(), self._log4j_flag(), STORAGE_TOOL,
-             "format", "-t", cluster_id, "-c", str(self.config_file)],
+             "format", f"--cluster-id={cluster_id}", "-c", str(self.config_file)],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if proc.returncode != 0:

@@ -1,6 +1,9 @@
 // The labelling page: shows the most uncertain queued sample and turns key presses into API calls.
-// Plain JS, no build step. The token lives in sessionStorage (this tab only) and goes out as a
-// Bearer header; the server checks it on every write, this script only carries it.
+// The champion's suggestion comes pre-selected (its probabilities beside the labels), so confirming
+// it is one Enter; whether the label was the suggestion unchanged is decided and stored by the
+// server, never claimed by this script. Plain JS, no build step. The token lives in sessionStorage
+// (this tab only) and goes out as a Bearer header; the server checks it on every write, this script
+// only carries it.
 "use strict";
 
 (function () {
@@ -14,7 +17,9 @@
 
   let current = null; // the sample on screen
   let busy = false; // one write at a time, so a key press never lands on a sample not yet shown
-  let chosen = new Set(); // multi-label selection for the current sample
+  let chosen = new Set(); // the selection for the current sample (the suggestion until changed)
+  let suggested = new Set(); // what the model suggested for it
+  let probabilities = {}; // label -> the model's probability, for the current sample
   const made = []; // label ids made in this tab, for undo
 
   // A token passed once in the address (#token=..., or ?token=...) moves into sessionStorage and out of
@@ -76,15 +81,29 @@
 
   function renderSelection() {
     document.querySelectorAll("button.label").forEach((b) => {
-      b.classList.toggle("chosen", chosen.has(b.dataset.label));
+      const label = b.dataset.label;
+      b.classList.toggle("chosen", chosen.has(label));
+      b.classList.toggle("suggested", suggested.has(label));
+      b.setAttribute("aria-pressed", chosen.has(label) ? "true" : "false");
+      const p = probabilities[label];
+      b.querySelector(".proba").textContent = typeof p === "number" ? " " + p.toFixed(2) : "";
     });
+  }
+
+  // The suggestion's labels (multi-label: a list, possibly empty) as a set; none → empty set.
+  function suggestionOf(item) {
+    const s = item && item.suggestion;
+    if (!s || s.prediction === null || s.prediction === undefined) return new Set();
+    return new Set(Array.isArray(s.prediction) ? s.prediction : [s.prediction]);
   }
 
   async function loadNext() {
     const data = await call("/queue?limit=1", { headers: headers(false) });
     showCounts(data.counts);
     current = data.items[0] || null;
-    chosen = new Set();
+    suggested = suggestionOf(current);
+    chosen = new Set(suggested);
+    probabilities = (current && current.suggestion && current.suggestion.probabilities) || {};
     renderSelection();
     const box = $("sample");
     if (!current) {
@@ -97,8 +116,9 @@
     box.dataset.sampleId = current.sample_id;
     box.innerHTML = current.html; // rendered and escaped by the server (render.py)
     const why = current.strategy ? " · " + current.strategy : "";
+    const by = current.suggestion && current.model_version ? " · suggested by model v" + current.model_version : "";
     $("sample-meta").textContent =
-      "sample " + current.sample_id + " · uncertainty " + Number(current.score).toFixed(3) + why;
+      "sample " + current.sample_id + " · uncertainty " + Number(current.score).toFixed(3) + why + by;
     setState("ready");
   }
 
@@ -130,7 +150,8 @@
       made.push(data.label_id);
       $("session-count").textContent = made.length;
       showCounts(data.counts);
-      say("labelled " + sample + " as " + (Array.isArray(label) ? label.join(", ") || "(none)" : label));
+      const confirmed = data.accepted_suggestion === true ? " (suggestion confirmed)" : "";
+      say("labelled " + sample + " as " + (Array.isArray(label) ? label.join(", ") || "(none)" : label) + confirmed);
     });
   }
 
@@ -139,6 +160,13 @@
     if (chosen.has(label)) chosen.delete(label);
     else chosen.add(label);
     renderSelection();
+  }
+
+  // Enter: multi-label submits the checked set; single-label confirms the pre-selected suggestion.
+  function confirmSelection() {
+    if (multilabel) return submit(labels.filter((l) => chosen.has(l)));
+    const only = labels.filter((l) => chosen.has(l));
+    if (only.length === 1) submit(only[0]);
   }
 
   function skip() {
@@ -171,7 +199,7 @@
     if (index >= 0 && index < labels.length) choose(labels[index]);
     else if (event.key === "s") skip();
     else if (event.key === "u") undo();
-    else if (event.key === "Enter" && multilabel) submit(labels.filter((l) => chosen.has(l)));
+    else if (event.key === "Enter" && (multilabel || chosen.size)) confirmSelection();
     else return;
     event.preventDefault();
   });
