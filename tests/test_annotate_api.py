@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import csv
+import http.client
 import io
 import json
+import random
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +23,7 @@ from resources.annotation_store import AnnotationStore
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 DISASTER = ["related", "request", "water", "food"]
+BASE_URL = "http://127.0.0.1:8765"  # the Host a browser sends to `flywheel annotate`; others are refused
 
 
 @pytest.fixture
@@ -41,7 +45,7 @@ def client(store: AnnotationStore, flywheel_env: Settings) -> TestClient:
         label_sets_path=flywheel_env.home / "annotate" / "label_sets.json",
         media_roots=[flywheel_env.home],
     )
-    return TestClient(app)
+    return TestClient(app, base_url=BASE_URL)
 
 
 def _queue(store: AnnotationStore, use_case: str = "tweets") -> None:
@@ -178,7 +182,6 @@ def test_upload_csv_keeps_good_rows_and_reports_bad_ones(client: TestClient, sto
         "id,text,label,author\n"
         "1,AI model beats benchmark,,x\n"
         "2,cat pictures,irrelevant,y\n"
-        "3,,,z\n"  # empty text
         "4,robots,unknown-label,z\n"
         "1,duplicate id,,x\n"
         ",no id,,x\n"
@@ -188,13 +191,11 @@ def test_upload_csv_keeps_good_rows_and_reports_bad_ones(client: TestClient, sto
     response = client.post("/api/tweets/upload", files=files, data={"annotator": "importer"}, headers=AUTH)
     assert response.status_code == 200, response.text
     report = response.json()["files"][0]
-    assert report["rows"] == 7 and report["kept"] == 3 and report["rejected"] == 4
+    assert report["rows"] == 6 and report["kept"] == 3 and report["rejected"] == 3
     assert report["enqueued"] == 1 and report["labelled"] == 2
     reasons = {r["row"]: r["reason"] for r in report["rejections"]}
-    assert (
-        reasons[3] == "text is empty" and reasons[5] == "duplicate id in file" and reasons[6] == "id is empty"
-    )
-    assert reasons[4].startswith("label: unknown label")
+    assert reasons[4] == "duplicate id in file" and reasons[5] == "id is empty"
+    assert reasons[3].startswith("label: unknown label")
 
     assert [q["sample_id"] for q in store.queue("tweets")] == ["1"]
     assert store.queue("tweets")[0]["payload"] == {"text": "AI model beats benchmark", "author": "x"}
@@ -204,13 +205,14 @@ def test_upload_csv_keeps_good_rows_and_reports_bad_ones(client: TestClient, sto
 
     again = client.post("/api/tweets/upload", files=files, headers=AUTH).json()["files"][0]
     assert again["enqueued"] == 0 and again["already_queued"] == 1
+    assert again["labelled"] == 0 and again["already_labelled"] == 2  # the same labels are not new labels
 
 
 def test_upload_parquet_multilabel_and_unusable_files(client: TestClient, store: AnnotationStore) -> None:
     frame = pd.DataFrame(
         {
             "id": [10, 11, 12, 13],
-            "text": ["need water", "food please", "hello", "lava everywhere"],
+            "message": ["need water", "food please", "hello", "lava everywhere"],
             "label": [None, "water|request", '["food"]', "lava"],
             "score": [0.3, 0.0, 0.0, 0.0],
         }
@@ -224,14 +226,14 @@ def test_upload_parquet_multilabel_and_unusable_files(client: TestClient, store:
     labels = {row["sample_id"]: row["label"] for row in store.labels("disaster")}
     assert labels == {"11": ["request", "water"], "12": ["food"]}
 
-    no_id = {"file": ("x.csv", b"text\nhello\n", "text/csv")}
+    no_id = {"file": ("x.csv", b"message\nhello\n", "text/csv")}
     assert client.post("/api/disaster/upload", files=no_id, headers=AUTH).status_code == 422
     not_table = {"file": ("x.xlsx", b"PK\x03\x04", "application/zip")}
     assert client.post("/api/disaster/upload", files=not_table, headers=AUTH).status_code == 422
     broken = {"file": ("x.parquet", b"PAR1garbage", "application/octet-stream")}
     assert client.post("/api/disaster/upload", files=broken, headers=AUTH).status_code == 422
     # one unusable file in a request stores nothing from the good one either
-    mixed = [("file", ("ok.csv", b"id,text\n20,fine\n", "text/csv")), ("file", no_id["file"])]
+    mixed = [("file", ("ok.csv", b"id,message\n20,fine\n", "text/csv")), ("file", no_id["file"])]
     assert client.post("/api/disaster/upload", files=mixed, headers=AUTH).status_code == 422
     assert "20" not in {q["sample_id"] for q in store.queue("disaster")}
     assert client.post("/api/disaster/upload", json={"id": 1}, headers=AUTH).status_code == 415
@@ -239,12 +241,12 @@ def test_upload_parquet_multilabel_and_unusable_files(client: TestClient, store:
 
 def test_upload_size_and_row_limits(store: AnnotationStore) -> None:
     app = create_app(store, TOKEN, {"tweets": LabelSet("tweets", ["a"])}, max_upload_bytes=1000, max_rows=2)
-    client = TestClient(app)
+    client = TestClient(app, base_url=BASE_URL)
     big = {"file": ("big.csv", b"id,text\n" + b"1,xxxxxxxxxx\n" * 200, "text/csv")}
     assert client.post("/api/tweets/upload", files=big, headers=AUTH).status_code == 413
     many = {"file": ("many.csv", b"id,text\n1,a\n2,b\n3,c\n", "text/csv")}
     response = client.post("/api/tweets/upload", files=many, headers=AUTH)
-    assert response.status_code == 422 and "at most 2 rows" in response.json()["error"]
+    assert response.status_code == 413 and "at most 2 rows" in response.json()["error"]
 
 
 def test_download_labels_json_and_csv(client: TestClient, store: AnnotationStore) -> None:
@@ -449,7 +451,7 @@ def test_queue_shows_the_suggestion_and_the_label_records_it(
     assert (relabel["suggested_by_version"], relabel["accepted_suggestion"]) == ("7", False)
     latest = {row["sample_id"]: row for row in store.labels("tweets")}["s1"]
     assert latest["id"] == relabel["label_id"] and latest["accepted_suggestion"] is False
-    assert lookup.active_label(store, "tweets", confirmed["label_id"])["accepted_suggestion"] is True
+    assert lookup.label_by_id(store, "tweets", confirmed["label_id"])["accepted_suggestion"] is True
 
     body = {r["sample_id"]: r for r in client.get("/api/tweets/labels").json()["labels"]}
     assert {k: body["s2"][k] for k in ("suggested_by_version", "suggested_label", "accepted_suggestion")} == {
@@ -549,3 +551,411 @@ def test_page_has_a_probability_slot_per_label_and_says_enter_confirms(client: T
     assert page.count('<span class="proba"></span>') == 2 and "Enter confirms" in page
     multi = client.get("/disaster").text
     assert multi.count('<span class="proba"></span>') == len(DISASTER) and "pre-checked" in multi
+
+
+# -- undo: the label in force before the undone one ------------------------------------------------------
+
+
+def _label(client: TestClient, use_case: str, sample_id: str, label, annotator: str = "ana") -> int:
+    made = client.post(
+        f"/api/{use_case}/labels",
+        json={"sample_id": sample_id, "label": label, "annotator": annotator},
+        headers=AUTH,
+    )
+    assert made.status_code == 201, made.text
+    return made.json()["label_id"]
+
+
+def _undo(client: TestClient, use_case: str, label_id: int) -> dict:
+    undone = client.post(f"/api/{use_case}/undo", json={"label_id": label_id}, headers=AUTH)
+    assert undone.status_code == 200, undone.text
+    return undone.json()
+
+
+def _readers(client: TestClient, store: AnnotationStore, use_case: str) -> dict[str, dict]:
+    """What each reader says every sample is labelled: the page's download, the training rows
+    (``labelled_samples``, the ``<uc>_annotations`` asset) and ``labels`` (the retrain sensor). All
+    three must agree; the common answer is returned as ``sample_id -> {"id", "label"}``."""
+    page = {r["sample_id"]: {"id": r["label_id"], "label": r["label"]} for r in _download(client, use_case)}
+    training = {
+        r["sample_id"]: {"id": r["id"], "label": r["label"]} for r in store.labelled_samples(use_case)
+    }
+    sensor = {r["sample_id"]: {"id": r["id"], "label": r["label"]} for r in store.labels(use_case)}
+    assert page == training == sensor
+    return page
+
+
+def _download(client: TestClient, use_case: str) -> list[dict]:
+    return client.get(f"/api/{use_case}/labels").json()["labels"]
+
+
+def _queued(client: TestClient, use_case: str) -> list[str]:
+    return [
+        i["sample_id"] for i in client.get(f"/api/{use_case}/queue", params={"limit": 200}).json()["items"]
+    ]
+
+
+def test_undoing_a_relabel_restores_the_earlier_label_everywhere(
+    client: TestClient, store: AnnotationStore
+) -> None:
+    _queue(store)
+    first = _label(client, "tweets", "high", "relevant", "ana")
+    second = _label(client, "tweets", "high", "irrelevant", "bo")  # e.g. a second tab on the same sample
+    assert _readers(client, store, "tweets")["high"] == {"id": second, "label": "irrelevant"}
+
+    undone = _undo(client, "tweets", second)
+    assert undone["status"] == "labelled"
+    assert {k: undone["active_label"][k] for k in ("label_id", "label", "annotator")} == {
+        "label_id": first,
+        "label": "relevant",
+        "annotator": "ana",
+    }
+    # the page, the training rows and the retrain sensor all read the earlier label again
+    assert _readers(client, store, "tweets")["high"] == {"id": first, "label": "relevant"}
+    assert store.active_label("tweets", "high")["id"] == first
+    assert "high" not in _queued(client, "tweets")  # still labelled, so not offered again
+    assert undone["counts"] == {"queued": 2, "labelled": 1, "skipped": 0, "labels": 1}
+    assert lookup.sample_status(store, "tweets", "high") == "labelled"
+    assert store.labels("tweets", after_id=first) == []  # nothing new for the sensor since the first label
+    assert client.post("/api/tweets/skip", json={"sample_id": "high"}, headers=AUTH).status_code == 409
+
+    # undoing the only label left returns the sample to the queue, most uncertain first again
+    last = _undo(client, "tweets", first)
+    assert (last["status"], last["active_label"]) == ("queued", None)
+    assert _readers(client, store, "tweets") == {}
+    assert _queued(client, "tweets") == ["high", "mid", "low"]
+    assert last["counts"] == {"queued": 3, "labelled": 0, "skipped": 0, "labels": 0}
+    assert client.post("/api/tweets/undo", json={"label_id": first}, headers=AUTH).status_code == 404
+
+
+def test_undoing_a_superseded_label_keeps_the_newer_one(client: TestClient, store: AnnotationStore) -> None:
+    _queue(store, "disaster")
+    older = _label(client, "disaster", "mid", ["water"])
+    newer = _label(client, "disaster", "mid", ["water", "food"])
+    undone = _undo(client, "disaster", older)  # e.g. the first tab undoing its own, older label
+    assert undone["status"] == "labelled" and undone["active_label"]["label_id"] == newer
+    assert _readers(client, store, "disaster") == {"mid": {"id": newer, "label": ["water", "food"]}}
+    assert "mid" not in _queued(client, "disaster")
+
+
+def test_label_relabel_and_undo_in_any_order_keep_every_reader_consistent(
+    client: TestClient, store: AnnotationStore
+) -> None:
+    """A random walk of labels and undos against a model of the rule (a sample's label is its newest
+    one not undone; without one it is queued): after every step the queue, the counts and every
+    reader agree with the model."""
+    rng = random.Random(11)
+    samples = [f"s{i}" for i in range(4)]
+    store.enqueue(
+        "tweets", [{"sample_id": s, "payload": {"text": s}, "score": i} for i, s in enumerate(samples)]
+    )
+    history: dict[str, list[list]] = {s: [] for s in samples}  # [label_id, label, undone]
+    for _ in range(60):
+        sample = rng.choice(samples)
+        live = [entry for entry in history[sample] if not entry[2]]
+        if live and rng.random() < 0.45:
+            entry = rng.choice(live)
+            _undo(client, "tweets", entry[0])
+            entry[2] = True
+        else:
+            label = rng.choice(["relevant", "irrelevant"])
+            history[sample].append([_label(client, "tweets", sample, label), label, False])
+        expected = {
+            s: {"id": live[-1][0], "label": live[-1][1]}
+            for s, entries in history.items()
+            if (live := [e for e in entries if not e[2]])
+        }
+        assert _readers(client, store, "tweets") == expected
+        queued = {s for s in samples if s not in expected}
+        assert set(_queued(client, "tweets")) == queued
+        counts = client.get("/api/tweets/queue").json()["counts"]
+        assert counts == {
+            "queued": len(queued),
+            "labelled": len(expected),
+            "skipped": 0,
+            "labels": len(expected),
+        }
+
+
+# -- uploads: payload conflicts, record schemas, Parquet bounds ------------------------------------------
+
+
+def _upload(client: TestClient, use_case: str, *files: tuple[str, bytes]):
+    parts = [("file", (name, data, "application/octet-stream")) for name, data in files]
+    return client.post(f"/api/{use_case}/upload", files=parts, headers=AUTH)
+
+
+def test_an_id_stored_with_another_payload_is_refused_and_the_same_payload_is_idempotent(
+    client: TestClient, store: AnnotationStore
+) -> None:
+    store.enqueue("disaster", [{"sample_id": "k1", "payload": {"message": "from kafka", "genre": "news"}}])
+    first = _upload(client, "disaster", ("a.csv", b"id,message,label\n1,need water,water\n2,hello,\n"))
+    assert first.status_code == 200, first.text
+    assert (first.json()["files"][0]["enqueued"], first.json()["files"][0]["labelled"]) == (1, 1)
+    labels_before = store.last_label_id("disaster")
+
+    same = _upload(client, "disaster", ("a.csv", b"id,message,label\n1,need water,water\n2,hello,\n"))
+    assert same.status_code == 200
+    report = same.json()["files"][0]
+    assert (report["enqueued"], report["already_queued"], report["labelled"], report["already_labelled"]) == (
+        0,
+        1,
+        0,
+        1,
+    )
+    assert store.last_label_id("disaster") == labels_before  # no new label rows, nothing for the sensor
+
+    changed = _upload(
+        client, "disaster", ("b.csv", b"id,message,label\n3,new row,\n2,goodbye,\n1,need food,food\n")
+    )
+    assert changed.status_code == 409, changed.text
+    body = changed.json()
+    assert body["detail"] == {"conflicts": ["1", "2"], "count": 2}
+    assert "'1'" in body["error"] and "'2'" in body["error"] and "nothing was stored" in body["error"]
+    kafka = _upload(client, "disaster", ("c.csv", b"id,message,genre\nk1,from kafka,direct\n"))
+    assert kafka.status_code == 409 and kafka.json()["detail"]["conflicts"] == ["k1"]
+    # the same record as the scorer queued it is no conflict (values compare as JSON, key order aside)
+    assert (
+        _upload(client, "disaster", ("d.csv", b"id,genre,message\nk1,news,from kafka\n")).status_code == 200
+    )
+
+    # two files of one request that disagree about an id are refused too
+    split = _upload(client, "disaster", ("e.csv", b"id,message\n9,one\n"), ("f.csv", b"id,message\n9,two\n"))
+    assert split.status_code == 409 and split.json()["detail"]["conflicts"] == ["9"]
+
+    queued = {q["sample_id"]: q["payload"] for q in store.queue("disaster")}
+    assert queued == {"2": {"message": "hello"}, "k1": {"message": "from kafka", "genre": "news"}}
+    assert {r["sample_id"]: r["label"] for r in store.labels("disaster")} == {"1": ["water"]}
+    assert store.last_label_id("disaster") == labels_before
+
+
+def test_uploaded_records_must_fit_the_use_cases_schema(
+    client: TestClient, store: AnnotationStore, flywheel_env: Settings
+) -> None:
+    no_column = _upload(client, "disaster", ("d.csv", b"id,text\n1,need water\n"))
+    assert no_column.status_code == 422 and "message" in no_column.json()["error"]
+    assert no_column.json()["detail"]["missing_fields"] == ["message"]
+
+    empty = _upload(
+        client, "disaster", ("d.csv", b"id,message,genre\n1,need water,direct\n7,,news\n8, ,news\n")
+    )
+    assert empty.status_code == 422
+    assert empty.json()["error"] == (
+        "d.csv: row 2 (id '7'): field 'message' is missing or empty (1 more problem(s) in detail)"
+    )
+    assert [(p["row"], p["id"], p["field"]) for p in empty.json()["detail"]["problems"]] == [
+        (2, "7", "message"),
+        (3, "8", "message"),
+    ]
+    tweets = _upload(client, "tweets", ("t.csv", b"id,text\n1,fine\n2,\n"))
+    assert tweets.status_code == 422 and "row 2 (id '2'): field 'text'" in tweets.json()["error"]
+    assert store.counts("disaster")["queued"] == store.counts("tweets")["queued"] == 0  # nothing stored
+
+    # activity windows: a stamp and 600 numeric signals, as the scorer's records carry them
+    from assets.loop.schemas import ACTIVITY_SIGNALS
+
+    activity = create_app(store, TOKEN, {"activity": LabelSet("activity", ["walk", "sit"])})
+    window = {"id": "w1", "stamp": "2020-01-01 10:00:00.000", **{c: "0.25" for c in ACTIVITY_SIGNALS}}
+    frame = pd.DataFrame([window, {**window, "id": "w2", "label": "sit"}])
+    good = _upload(
+        TestClient(activity, base_url=BASE_URL), "activity", ("w.csv", frame.to_csv(index=False).encode())
+    )
+    assert good.status_code == 200, good.text
+    payload = store.queue("activity")[0]["payload"]
+    assert payload["user_acceleration_x_1"] == 0.25 and payload["stamp"] == "2020-01-01 10:00:00.000"
+    bad = frame.assign(id=["w3", "w4"], rotation_rate_z_7=["0.1", "fast"])
+    refused = _upload(
+        TestClient(activity, base_url=BASE_URL), "activity", ("w.csv", bad.to_csv(index=False).encode())
+    )
+    assert refused.status_code == 422
+    assert (
+        refused.json()["error"]
+        == "w.csv: row 2 (id 'w4'): field 'rotation_rate_z_7' is not a number ('fast')"
+    )
+    no_stamp = pd.DataFrame([{k: v for k, v in window.items() if k != "stamp"}])
+    buffer = io.BytesIO()
+    no_stamp.astype({c: float for c in ACTIVITY_SIGNALS}).to_parquet(buffer)
+    missing = _upload(TestClient(activity, base_url=BASE_URL), "activity", ("w.parquet", buffer.getvalue()))
+    assert missing.status_code == 422 and missing.json()["detail"]["missing_fields"] == ["stamp"]
+    assert {q["sample_id"] for q in store.queue("activity")} == {"w1"}
+
+
+def test_the_definitions_use_the_schemas_the_page_checks(flywheel_env: Settings) -> None:
+    """One schema per use case: the scorer's (``LoopSpec.schema``) is the one uploads are checked with,
+    and the app reads it from a module that imports neither Dagster nor pandas."""
+    import subprocess
+    import sys
+
+    from assets.activity.definitions import LOOP as ACTIVITY
+    from assets.disaster.definitions import LOOP as DISASTER_LOOP
+    from assets.loop.schemas import RECORD_SCHEMAS
+    from assets.tweets.definitions import LOOP as TWEETS
+
+    by_definitions = {"disaster": DISASTER_LOOP.schema, "tweets": TWEETS.schema, "activity": ACTIVITY.schema}
+    assert by_definitions == RECORD_SCHEMAS
+    assert RECORD_SCHEMAS["disaster"].required == ("message",)
+    assert RECORD_SCHEMAS["tweets"].required == ("text",)
+    assert len(RECORD_SCHEMAS["activity"].numeric) == 600
+    probe = (
+        "import sys, assets.loop.schemas\n"
+        "print(sorted({'dagster', 'pandas', 'sqlalchemy'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _parquet(frame: pd.DataFrame, **options) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False, **options)
+    return buffer.getvalue()
+
+
+def test_parquet_uploads_are_bounded_by_their_footer_before_decoding(
+    store: AnnotationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    app = create_app(
+        store,
+        TOKEN,
+        {"tweets": LabelSet("tweets", ["relevant", "irrelevant"])},
+        max_rows=10,
+        max_row_groups=3,
+        max_decoded_bytes=200_000,
+    )
+    client = TestClient(app, base_url=BASE_URL)
+    decoded: list[int] = []
+    original = pq.ParquetFile.read_row_group
+    monkeypatch.setattr(
+        pq.ParquetFile,
+        "read_row_group",
+        lambda self, i, *a, **k: decoded.append(i) or original(self, i, *a, **k),
+    )
+
+    def rows(n: int, text: str = "a tweet") -> pd.DataFrame:
+        return pd.DataFrame({"id": [str(i) for i in range(n)], "text": [f"{text} {i}" for i in range(n)]})
+
+    too_many = _upload(client, "tweets", ("many.parquet", _parquet(rows(11))))
+    assert too_many.status_code == 413 and too_many.json()["detail"] == {"rows": 11, "limit": 10}
+    groups = _upload(client, "tweets", ("groups.parquet", _parquet(rows(8), row_group_size=2)))
+    assert groups.status_code == 413 and groups.json()["detail"] == {"row_groups": 4, "limit": 3}
+    # a bomb: 1 MB of one repeated character compresses to a few kB, below every byte limit as sent
+    bomb = _parquet(rows(2, "x" * 1_000_000), compression="zstd")
+    assert len(bomb) < 20_000
+    exploded = _upload(client, "tweets", ("bomb.parquet", bomb))
+    assert exploded.status_code == 413 and exploded.json()["detail"]["limit"] == 200_000
+    assert "decoded_bytes" in exploded.json()["detail"]
+    assert decoded == []  # all three refused from the footer: no column chunk was decoded
+
+    fine = _upload(client, "tweets", ("fine.parquet", _parquet(rows(6), row_group_size=2)))
+    assert fine.status_code == 200 and fine.json()["files"][0]["enqueued"] == 6
+    assert decoded == [0, 1, 2]
+    assert store.counts("tweets")["queued"] == 6
+
+
+# -- exports: no formulas ---------------------------------------------------------------------------------
+
+
+def test_csv_export_neutralises_formula_cells(client: TestClient, store: AnnotationStore) -> None:
+    texts = {
+        "eq": '=HYPERLINK("http://evil.example","click")',
+        "plus": "+1+1",
+        "minus": "-2+3",
+        "at": "@SUM(A1:A9)",
+        "tab": "\t=1+1",
+        "cr": "\r=1+1",
+        "plain": "flood in town; 3 = three",
+    }
+    store.enqueue("tweets", [{"sample_id": k, "payload": {"text": v}} for k, v in texts.items()])
+    store.enqueue("tweets", [{"sample_id": "-7", "payload": {"text": "negative id"}}])
+    for sample_id in [*texts, "-7"]:
+        _label(client, "tweets", sample_id, "relevant", annotator="=cmd|' /C calc'!A0")
+
+    response = client.get("/api/tweets/labels", params={"format": "csv"})
+    rows = {r["sample_id"]: r for r in csv.DictReader(io.StringIO(response.text))}
+    assert rows["'-7"]["text"] == "negative id"
+    for key, text in texts.items():
+        expected = text if key == "plain" else "'" + text
+        assert rows[key]["text"] == expected
+        assert rows[key]["annotator"] == "'=cmd|' /C calc'!A0"
+    assert rows["eq"]["label"] == "relevant" and rows["eq"]["created_at"][:2] == "20"
+    # the JSON download carries the values as they are: only spreadsheets need the quote
+    body = {r["sample_id"]: r for r in _download(client, "tweets")}
+    assert body["-7"]["annotator"] == "=cmd|' /C calc'!A0"
+
+
+# -- the Host header: DNS-rebinding protection -------------------------------------------------------------
+
+
+def test_requests_for_other_hosts_are_refused(client: TestClient, store: AnnotationStore) -> None:
+    _queue(store)
+    assert client.get("/api/health").status_code == 200  # Host: 127.0.0.1:8765
+    assert client.get("/api/health", headers={"Host": "localhost:8765"}).status_code == 200
+    assert client.get("/api/health", headers={"Host": "[::1]:8765"}).status_code == 200
+    for host in ("rebind.example:8765", "localhost:9999", "127.0.0.1.nip.io:8765", "", "a b"):
+        refused = client.get("/api/health", headers={"Host": host})
+        assert refused.status_code == 400, host
+        assert "Host" in refused.json()["error"]
+    page = client.get("/tweets", headers={"Host": "rebind.example:8765"})
+    assert page.status_code == 400 and TOKEN not in page.text
+    assert page.headers["x-frame-options"] == "DENY"  # the refusal carries the security headers too
+    label = {"sample_id": "high", "label": "relevant", "annotator": "a"}
+    write = client.post("/api/tweets/labels", json=label, headers={**AUTH, "Host": "rebind.example:8765"})
+    assert write.status_code == 400 and store.labels("tweets") == []
+
+    proxied = create_app(
+        store, TOKEN, {"tweets": LabelSet("tweets", ["a"])}, hosts=["Annotate.Example.org", "lab:8443"]
+    )
+    behind = TestClient(proxied, base_url="https://annotate.example.org")
+    assert behind.get("/api/health").status_code == 200
+    assert behind.get("/api/health", headers={"Host": "lab:8443"}).status_code == 200
+    assert behind.get("/api/health", headers={"Host": "lab:8444"}).status_code == 400
+    assert behind.get("/api/health", headers={"Host": "other.example.org"}).status_code == 400
+    with pytest.raises(ValueError, match="not a host name"):
+        create_app(store, TOKEN, {}, hosts=["http://annotate.example.org/"])
+
+
+def test_a_real_server_answers_only_its_own_host(store: AnnotationStore) -> None:
+    from browser import served
+
+    def get(port: int, host: str) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            connection.request("GET", "/api/health", headers={"Host": host})
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    app = create_app(store, TOKEN, {"tweets": LabelSet("tweets", ["a"])})
+    with served(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        assert get(port, f"127.0.0.1:{port}")[0] == 200
+        assert get(port, f"localhost:{port}")[0] == 200
+        status, body = get(port, f"rebind.example:{port}")
+        assert status == 400 and json.loads(body)["detail"] == {"host": f"rebind.example:{port}"}
+
+
+def test_the_command_line_adds_allowed_hosts(flywheel_env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+    from click.testing import CliRunner
+
+    from apps.annotate.cli import annotate_command
+
+    started: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(app=app, **options))
+    env = {"FLYWHEEL_ANNOTATE_HOSTS": "lab.example.org,annotate.example.org:443"}
+    result = CliRunner().invoke(annotate_command, ["--token", TOKEN, "--host", "10.1.2.3"], env=env)
+    assert result.exit_code == 0, result.output
+    app = started["app"]
+    for host in ("127.0.0.1:8765", "10.1.2.3:8765", "lab.example.org:8765", "annotate.example.org:443"):
+        assert (
+            TestClient(app, base_url=BASE_URL).get("/api/health", headers={"Host": host}).status_code == 200
+        )
+    assert (
+        TestClient(app, base_url=BASE_URL).get("/api/health", headers={"Host": "evil:8765"}).status_code
+        == 400
+    )
+
+    bad = CliRunner().invoke(annotate_command, ["--token", TOKEN, "--allowed-host", "no/such host"])
+    assert bad.exit_code == 2 and "--allowed-host" in bad.output

@@ -211,3 +211,34 @@ def test_multilabel_suggestion_is_pre_checked_and_confirmed_with_enter(
     second = {row["sample_id"]: row for row in store.labels("disaster")}["d2"]
     assert second["label"] == ["related", "food"] and second["accepted_suggestion"] is False
     assert second["suggested_label"] == ["related", "water"]
+
+
+def test_undo_after_a_colleague_labelled_the_same_sample_shows_their_label(
+    server: str, store: AnnotationStore, page: Page
+) -> None:
+    """Two annotators on one sample: this tab's undo gives the sample back its colleague's label (the
+    one training now reads), says so, and does not offer the sample again."""
+    store.enqueue(
+        "tweets",
+        [
+            {"sample_id": "both", "payload": {"text": "seen by two tabs"}, "score": 0.9},
+            {"sample_id": "next", "payload": {"text": "the next one"}, "score": 0.1},
+        ],
+    )
+    _sign_in(page, f"{server}/tweets")
+    sample = page.locator("#sample")
+    expect(sample).to_have_attribute("data-sample-id", "both")
+    colleague = store.add_label("tweets", "both", "irrelevant", annotator="colleague")  # meanwhile, elsewhere
+    _press(page, "1")  # this tab's label replaces it
+    expect(sample).to_have_attribute("data-sample-id", "next")
+    assert store.active_label("tweets", "both")["label"] == "relevant"
+
+    page.keyboard.press("u")
+    expect(page.locator("#message")).to_have_text(
+        "undid your label on both; it keeps its earlier label irrelevant (by colleague)"
+    )
+    expect(page.locator("body")).to_have_attribute("data-state", "ready")
+    expect(sample).to_have_attribute("data-sample-id", "next")  # still labelled, not queued again
+    expect(page.locator("#stored-count")).to_have_text("1")
+    assert store.active_label("tweets", "both")["id"] == colleague
+    assert [row["sample_id"] for row in store.labelled_samples("tweets")] == ["both"]

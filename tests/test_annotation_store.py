@@ -1,5 +1,10 @@
-"""AnnotationStore on its SQLite default: round trip, suggestions, and opening an older database."""
+"""AnnotationStore on its SQLite default: round trip, suggestions, opening an older database, and
+several writers queueing the same ids at once."""
 
+import multiprocessing
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +163,96 @@ def test_a_database_from_before_suggestions_opens_and_gains_the_columns(flywheel
     labels = {row["sample_id"]: row for row in store.labels("tweets")}
     assert labels["new"]["accepted_suggestion"] is True and labels["new"]["suggested_by_version"] == "2"
     assert store.counts("tweets") == {"queued": 0, "labelled": 2, "skipped": 0, "labels": 2}
+
+
+WRITERS, SHARED_IDS, OWN_IDS, BATCH = 6, 150, 10, 20
+
+
+def _batches(writer: int) -> list[list[dict]]:
+    """One writer's scoring batches: every shared id (in its own order) plus ids only it queues."""
+    ids = [f"shared-{i}" for i in range(SHARED_IDS)] + [f"own-{writer}-{i}" for i in range(OWN_IDS)]
+    random.Random(writer).shuffle(ids)
+    samples = [{"sample_id": sid, "payload": {"message": sid, "by": writer}, "score": 0.5} for sid in ids]
+    return [samples[i : i + BATCH] for i in range(0, len(samples), BATCH)]
+
+
+def _enqueue_all(database_url: str, writer: int, start) -> int:
+    """Open the store (a fresh database: the writers also race to create its tables), wait for the
+    others, then queue every batch as a scoring run would; returns how many this writer added."""
+    store = AnnotationStore(database_url)
+    start.wait(timeout=60)
+    return sum(store.enqueue("disaster", batch) for batch in _batches(writer))
+
+
+def _enqueue_in_process(database_url: str, writer: int, start, results) -> None:
+    try:
+        results.put((writer, _enqueue_all(database_url, writer, start)))
+    except BaseException as exc:  # reported to the test rather than lost with the process
+        results.put((writer, repr(exc)))
+
+
+def _assert_queued_once_each(database_url: str, added: list[int]) -> None:
+    expected = SHARED_IDS + WRITERS * OWN_IDS
+    assert sum(added) == expected  # every id was added by exactly one writer
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT sample_id FROM annotation_queue")).scalars().all()
+    engine.dispose()
+    assert len(ids) == len(set(ids)) == expected
+    store = AnnotationStore(database_url)
+    assert store.counts("disaster")["queued"] == expected
+    assert store.enqueue("disaster", _batches(0)[0]) == 0  # and once more, later: nothing new
+
+
+@pytest.mark.parametrize("workers", ["threads", "processes"])
+def test_concurrent_enqueues_of_the_same_ids_never_fail_and_add_each_id_once(
+    flywheel_env: Settings, workers: str
+) -> None:
+    """Writers queueing overlapping ids at the same moment against one SQLite file, as two scoring
+    runs of one use case do: none fails on the unique (use_case, sample_id) constraint, each id is
+    queued once, and the counts they return add up to the ids queued."""
+    url = flywheel_env.database_url
+    Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if workers == "threads":
+        start = threading.Barrier(WRITERS)
+        with ThreadPoolExecutor(WRITERS) as pool:
+            added = list(pool.map(lambda w: _enqueue_all(url, w, start), range(WRITERS)))
+    else:
+        context = multiprocessing.get_context("fork")  # the children inherit the imports: no re-import
+        start, results = context.Barrier(WRITERS), context.Queue()
+        processes = [
+            context.Process(target=_enqueue_in_process, args=(url, w, start, results)) for w in range(WRITERS)
+        ]
+        for process in processes:
+            process.start()
+        outcome = dict(results.get(timeout=120) for _ in processes)
+        for process in processes:
+            process.join(timeout=30)
+        assert all(isinstance(v, int) for v in outcome.values()), outcome
+        added = list(outcome.values())
+    _assert_queued_once_each(url, added)
+
+
+def test_undo_restores_the_label_it_replaced(flywheel_env: Settings) -> None:
+    """Store level: label A, relabel B, undo B gives A back (the sample stays labelled); undoing A
+    then queues the sample again. Every reader follows the same rule."""
+    store = AnnotationStore(flywheel_env.database_url)
+    store.enqueue("tweets", [{"sample_id": "x", "payload": {"text": "GPT-5"}, "score": 0.7}])
+    a = store.add_label("tweets", "x", "1", annotator="ana")
+    b = store.add_label("tweets", "x", "0", annotator="bo")
+    assert store.active_label("tweets", "x")["id"] == b
+
+    undone = store.undo(b)
+    assert (undone["id"], undone["label"], undone["sample_status"]) == (b, "0", "labelled")
+    assert undone["undone_at"] is not None and undone["active_label"]["id"] == a
+    assert [(r["id"], r["label"]) for r in store.labels("tweets")] == [(a, "1")]
+    assert [(r["id"], r["payload"]) for r in store.labelled_samples("tweets")] == [(a, {"text": "GPT-5"})]
+    assert store.queue("tweets") == [] and store.counts("tweets")["labelled"] == 1
+    with pytest.raises(KeyError):
+        store.undo(a, use_case="disaster")  # another use case's label id is not this one's to undo
+
+    again = store.undo(a)
+    assert (again["sample_status"], again["active_label"]) == ("queued", None)
+    assert store.labels("tweets") == [] and store.labelled_samples("tweets") == []
+    assert [q["sample_id"] for q in store.queue("tweets")] == ["x"]
+    assert store.counts("tweets") == {"queued": 1, "labelled": 0, "skipped": 0, "labels": 0}

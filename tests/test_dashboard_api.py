@@ -16,6 +16,8 @@ from apps.dashboard import tables as dashboard_tables
 from apps.dashboard.server import create_app
 from apps.dashboard.tables import EMPTY_MESSAGE
 
+BASE_URL = "http://127.0.0.1:8766"  # the Host a browser sends to `flywheel dashboard`; others are refused
+
 # id, created_at (UTC), user, probability_ai, prediction, urls. The model's threshold is 0.6 here, so
 # "b5" (0.55) is above the page's default 0.5 yet not predicted AI: the two definitions differ.
 ROWS = [
@@ -72,7 +74,7 @@ def folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def client(folder: Path) -> TestClient:
-    return TestClient(create_app(folder))
+    return TestClient(create_app(folder), base_url=BASE_URL)
 
 
 def _ids(client: TestClient, **params: object) -> list[str]:
@@ -185,7 +187,7 @@ def test_bad_input_is_422(client: TestClient, path: str, params: dict[str, str],
 
 
 def test_missing_tables_give_the_empty_state(tmp_path: Path) -> None:
-    client = TestClient(create_app(tmp_path / "never" / "written"))
+    client = TestClient(create_app(tmp_path / "never" / "written"), base_url=BASE_URL)
     page = client.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
@@ -243,3 +245,16 @@ def test_page_and_assets_carry_a_strict_csp(client: TestClient) -> None:
         assert "default-src 'self'" in response.headers["content-security-policy"]
         assert response.headers["x-content-type-options"] == "nosniff"
     assert client.get("/api/health").json()["tables"] == {"scored_tweets": True, "links": True}
+
+
+def test_requests_for_other_hosts_are_refused(folder: Path, client: TestClient) -> None:
+    """DNS rebinding: a page on another name pointed at 127.0.0.1 must not read the dashboard."""
+    assert client.get("/api/tweets", headers={"Host": "localhost:8766"}).status_code == 200
+    for path in ("/", "/api/tweets", "/static/dashboard.js"):
+        refused = client.get(path, headers={"Host": "rebind.example:8766"})
+        assert refused.status_code == 400, path
+        assert "b1" not in refused.text and refused.headers["x-content-type-options"] == "nosniff"
+    assert client.get("/api/health", headers={"Host": "localhost:8000"}).status_code == 400
+    named = TestClient(create_app(folder, hosts=["dash.example.org"]), base_url="https://dash.example.org")
+    assert named.get("/api/tweets").status_code == 200
+    assert named.get("/api/tweets", headers={"Host": "rebind.example"}).status_code == 400

@@ -114,7 +114,8 @@ def test_stream_to_labels_to_retraining(kafka_env: Settings, monkeypatch) -> Non
 
     # Labels through the page's HTTP API (token required), then the retrain sensor fires.
     token = "loop-test-token"
-    client = TestClient(build_app(token, trained_label_sets(kafka_env), settings=kafka_env))
+    app = build_app(token, trained_label_sets(kafka_env), settings=kafka_env)
+    client = TestClient(app, base_url="http://127.0.0.1:8765")  # the page answers loopback hosts only
     refused = client.post(
         "/api/disaster/labels", json={"sample_id": queue[0]["sample_id"], "label": ["related"]}
     )

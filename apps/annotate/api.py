@@ -22,8 +22,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from apps.annotate import lookup, render
 from apps.annotate.guard import ApiError, json_object, require_token, short_string
 from apps.annotate.labelsets import LabelSet, LabelSetError, labels_from_table, save
-from apps.annotate.uploads import UploadError, UploadPlan, plan_upload, read_table
-from resources.annotation_store import AnnotationStore
+from apps.annotate.uploads import UploadError, UploadLimits, UploadPlan, plan_upload, read_table
+from resources.annotation_store import AnnotationStore, PayloadConflict
 
 MAX_QUEUE_LIMIT = 200
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
@@ -122,7 +122,7 @@ async def post_label(request: Request) -> JSONResponse:
     if await run_in_threadpool(lookup.sample_status, store, uc, sample_id) is None:
         raise ApiError(404, f"unknown sample {sample_id[:80]!r} in {uc!r}")
     label_id = await run_in_threadpool(store.add_label, uc, sample_id, label, annotator, "page")
-    made = await run_in_threadpool(lookup.active_label, store, uc, label_id) or {}
+    made = await run_in_threadpool(lookup.label_by_id, store, uc, label_id) or {}
     counts = await run_in_threadpool(store.counts, uc)
     body = {
         "label_id": label_id,
@@ -159,15 +159,34 @@ async def undo(request: Request) -> JSONResponse:
     if not isinstance(label_id, int) or label_id < 1:
         raise ApiError(422, "label_id is required (a positive integer)")
     store = _store(request)
-    if await run_in_threadpool(lookup.active_label, store, uc, label_id) is None:
-        raise ApiError(404, f"no active label {label_id} in {uc!r}")
     try:
-        row = await run_in_threadpool(store.undo, label_id)
-    except KeyError as exc:  # undone by someone else between the check and the write
+        row = await run_in_threadpool(store.undo, label_id, uc)
+    except KeyError as exc:  # unknown, already undone, or another use case's label
         raise ApiError(404, f"no active label {label_id} in {uc!r}") from exc
     counts = await run_in_threadpool(store.counts, uc)
-    body = {"label_id": label_id, "sample_id": row["sample_id"], "status": "queued"}
+    active = row["active_label"]
+    body = {
+        "label_id": label_id,
+        "sample_id": row["sample_id"],
+        "status": row["sample_status"],
+        "active_label": None if active is None else _label_json(active),
+    }
     return JSONResponse({**body, "counts": counts})
+
+
+def _label_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored label as the API shows it (downloads, undo)."""
+    return {
+        "label_id": row["id"],
+        "sample_id": row["sample_id"],
+        "label": row["label"],
+        "annotator": row["annotator"],
+        "source": row["source"],
+        "created_at": row["created_at"].isoformat() if row["created_at"] else None,
+        "suggested_by_version": row["suggested_by_version"],
+        "suggested_label": row["suggested_label"],
+        "accepted_suggestion": row["accepted_suggestion"],
+    }
 
 
 CSV_COLUMNS = (
@@ -191,8 +210,23 @@ def _csv_label(value: Any) -> str:
     return json.dumps(value) if isinstance(value, list) else str(value)
 
 
+#: What a spreadsheet reads as the start of a formula (or, tab and CR, as a way to hide one).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """A cell a spreadsheet shows as text: one starting like a formula gets a leading ``'``.
+
+    Sample text and annotator names come from strangers; ``=HYPERLINK(...)`` or ``@SUM(...)`` in a
+    downloaded file would otherwise run when someone opens it in Excel or LibreOffice.
+    """
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
 def _labels_csv(rows: list[dict[str, Any]], texts: dict[str, str]) -> str:
-    """One row per label; ``accepted_suggestion`` is true/false, empty when no suggestion was shown."""
+    """One row per label; ``accepted_suggestion`` is true/false, empty when no suggestion was shown.
+    Every cell goes through :func:`csv_cell`."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -206,7 +240,7 @@ def _labels_csv(rows: list[dict[str, Any]], texts: dict[str, str]) -> str:
             "accepted_suggestion": "" if accepted is None else str(accepted).lower(),
             "text": texts.get(r["sample_id"], ""),
         }
-        writer.writerow([cells[name] for name in CSV_COLUMNS])
+        writer.writerow([csv_cell(cells[name]) for name in CSV_COLUMNS])
     return out.getvalue()
 
 
@@ -220,20 +254,7 @@ async def download_labels(request: Request) -> Response:
         raise ApiError(422, "after_id must be a whole number")
     store = _store(request)
     stored = await run_in_threadpool(store.labels, uc, int(after))
-    rows = [
-        {
-            "label_id": r["id"],
-            "sample_id": r["sample_id"],
-            "label": r["label"],
-            "annotator": r["annotator"],
-            "source": r["source"],
-            "created_at": r["created_at"].isoformat() if r["created_at"] else None,
-            "suggested_by_version": r["suggested_by_version"],
-            "suggested_label": r["suggested_label"],
-            "accepted_suggestion": r["accepted_suggestion"],
-        }
-        for r in stored
-    ]
+    rows = [_label_json(r) for r in stored]
     if fmt == "json":
         return JSONResponse({"use_case": uc, "count": len(rows), "labels": rows})
     texts = await run_in_threadpool(lookup.texts, store, uc, [r["sample_id"] for r in rows])
@@ -251,7 +272,7 @@ async def _form_files(request: Request) -> tuple[list[UploadFile], dict[str, str
     declared = request.headers.get("content-length")
     if declared is None or not declared.isdigit():
         raise ApiError(411, "Content-Length is required for uploads")
-    limit = request.app.state.max_upload_bytes
+    limit = request.app.state.upload_limits.max_bytes
     if int(declared) > limit:
         raise ApiError(413, f"upload larger than {limit} bytes")
     form = await request.form(max_files=10, max_fields=10, max_part_size=64 * 1024)
@@ -262,45 +283,45 @@ async def _form_files(request: Request) -> tuple[list[UploadFile], dict[str, str
     return files, fields
 
 
-async def _frame(upload: UploadFile, limit: int) -> Any:
-    data = await upload.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, f"{upload.filename}: larger than {limit} bytes")
+async def _frame(upload: UploadFile, limits: UploadLimits) -> Any:
+    """The file as a frame; over a limit (bytes as sent, or Parquet rows, row groups, columns and
+    decoded size from its footer) is 413 before it is decoded, unreadable is 422."""
+    data = await upload.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        raise ApiError(413, f"{upload.filename}: larger than {limits.max_bytes} bytes")
     try:
-        return await run_in_threadpool(read_table, data, upload.filename or "")
+        return await run_in_threadpool(read_table, data, upload.filename or "", limits)
     except UploadError as exc:
-        raise ApiError(422, str(exc)) from exc
-
-
-def _apply(store: AnnotationStore, uc: str, plan: UploadPlan, annotator: str) -> dict[str, int]:
-    """Queue the unlabelled rows; store the labelled ones (their payload queued too, for the record)."""
-    enqueued = store.enqueue(uc, plan.samples)
-    store.enqueue(uc, [sample for sample, _ in plan.labelled])
-    for sample, label in plan.labelled:
-        store.add_label(uc, sample["sample_id"], label, annotator, source="upload")
-    already = len(plan.samples) - enqueued
-    return {"enqueued": enqueued, "already_queued": already, "labelled": len(plan.labelled)}
+        raise ApiError(exc.status, f"{upload.filename}: {exc}", exc.detail) from exc
 
 
 async def upload(request: Request) -> JSONResponse:
-    """Every file is read and checked before anything is written: one unusable file stores nothing."""
+    """Every file is read and checked before anything is written, and all are stored in one
+    transaction: one unusable file, or one id already stored with another payload, stores nothing."""
     require_token(request)
     uc, label_set = use_case_of(request)
     files, fields = await _form_files(request)
     annotator = short_string({"annotator": fields.get("annotator") or "upload"}, "annotator", 128)
+    limits: UploadLimits = request.app.state.upload_limits
+    schema = request.app.state.record_schemas.get(uc)
     plans: list[tuple[str, UploadPlan]] = []
     for item in files:
-        frame = await _frame(item, request.app.state.max_upload_bytes)
+        frame = await _frame(item, limits)
         try:
-            plan = await run_in_threadpool(plan_upload, frame, label_set, request.app.state.max_rows)
+            plan = await run_in_threadpool(plan_upload, frame, label_set, limits, schema)
         except UploadError as exc:
-            raise ApiError(422, f"{item.filename}: {exc}") from exc
+            raise ApiError(exc.status, f"{item.filename}: {exc}", exc.detail) from exc
         plans.append((item.filename or "file", plan))
     store = _store(request)
-    reports = []
-    for name, plan in plans:
-        written = await run_in_threadpool(_apply, store, uc, plan, annotator)
-        reports.append({"file": name, **plan.report(), **written})
+    batches = [(plan.samples, plan.labelled) for _, plan in plans]
+    try:
+        written = await run_in_threadpool(store.add_uploaded, uc, batches, annotator)
+    except PayloadConflict as exc:
+        detail = {"conflicts": exc.sample_ids[:100], "count": len(exc.sample_ids)}
+        raise ApiError(409, f"{exc}; nothing was stored", detail) from exc
+    reports = [
+        {"file": name, **plan.report(), **done} for (name, plan), done in zip(plans, written, strict=True)
+    ]
     counts = await run_in_threadpool(store.counts, uc)
     return JSONResponse({"use_case": uc, "files": reports, "counts": counts})
 
@@ -317,7 +338,7 @@ async def put_labelset(request: Request) -> JSONResponse:
     try:
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             files, fields = await _form_files(request)
-            frame = await _frame(files[0], request.app.state.max_upload_bytes)
+            frame = await _frame(files[0], request.app.state.upload_limits)
             labels = labels_from_table(frame)
             flag = fields.get("multilabel")
             if flag not in (None, "", "true", "false", "1", "0", "on"):

@@ -2,6 +2,8 @@
 
 The token guards every write. Without ``--token`` (or ``FLYWHEEL_ANNOTATE_TOKEN``) a fresh one is
 made per start and printed, so a page is never left writable by anyone who finds the port.
+Requests must name the page's host: loopback, the ``--host`` it listens on, and the names given with
+``--allowed-host`` (or ``FLYWHEEL_ANNOTATE_HOSTS``, comma-separated), e.g. a reverse proxy's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from starlette.applications import Starlette
 
 from apps.annotate.labelsets import LabelSet, LabelSetError, label_sets_from_store_or_config
 from apps.annotate.server import create_app
+from apps.web import allowed_hosts, served_names
 from orchestration.settings import USE_CASES, Settings, get_settings
 from resources.annotation_store import AnnotationStore
 
@@ -32,18 +35,20 @@ def build_app(
     configured: Mapping[str, LabelSet | Sequence[str]] | None = None,
     multilabel: Iterable[str] = (),
     settings: Settings | None = None,
+    hosts: Sequence[str] = (),
 ) -> Starlette:
     """The app over ``FLYWHEEL_DATABASE_URL``, serving every known use case.
 
     ``configured`` (for example the classes of each trained champion) wins over labels files
-    uploaded earlier, which win over the labels already in the store.
+    uploaded earlier, which win over the labels already in the store. ``hosts``: names the page
+    answers to besides loopback.
     """
     settings = settings or get_settings()
     store = AnnotationStore(settings.database_url)
     path = label_sets_path(settings)
     label_sets = label_sets_from_store_or_config(store, USE_CASES, configured, multilabel, saved_path=path)
     roots = [settings.home] + ([] if settings.landing_is_s3 else [Path(settings.landing)])
-    return create_app(store, token, label_sets, label_sets_path=path, media_roots=roots)
+    return create_app(store, token, label_sets, label_sets_path=path, media_roots=roots, hosts=hosts)
 
 
 def trained_label_sets(settings: Settings) -> dict[str, LabelSet]:
@@ -85,8 +90,22 @@ def _parse_labels(specs: Iterable[str]) -> dict[str, list[str]]:
     help="Allowed labels for a use case (repeatable); otherwise uploaded or stored labels are used.",
 )
 @click.option("--multilabel", multiple=True, metavar="USE_CASE", help="Use cases labelled with lists.")
+@click.option(
+    "--allowed-host",
+    "allowed_host",
+    multiple=True,
+    envvar="FLYWHEEL_ANNOTATE_HOSTS",
+    metavar="HOST[:PORT]",
+    help="Another name the page answers to, e.g. behind a proxy (repeatable) "
+    "[env FLYWHEEL_ANNOTATE_HOSTS, comma-separated]; loopback and --host always are.",
+)
 def annotate_command(
-    host: str, port: int, token: str | None, label_specs: tuple[str, ...], multilabel: tuple[str, ...]
+    host: str,
+    port: int,
+    token: str | None,
+    label_specs: tuple[str, ...],
+    multilabel: tuple[str, ...],
+    allowed_host: tuple[str, ...],
 ) -> None:
     import uvicorn
 
@@ -94,11 +113,16 @@ def annotate_command(
         raise click.BadParameter(f"at least {MIN_TOKEN_CHARS} characters, no spaces", param_hint="--token")
     generated = token is None
     token = token or secrets.token_urlsafe(24)
+    hosts = [*served_names(host), *allowed_host]
+    try:
+        allowed_hosts(hosts)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--allowed-host") from exc
     try:
         settings = get_settings()
         configured: dict[str, LabelSet | Sequence[str]] = {**trained_label_sets(settings)}
         configured.update(_parse_labels(label_specs))
-        app = build_app(token, configured, multilabel, settings)
+        app = build_app(token, configured, multilabel, settings, hosts=hosts)
     except LabelSetError as exc:
         raise click.BadParameter(str(exc), param_hint="--labels") from exc
     base = f"http://{host}:{port}"

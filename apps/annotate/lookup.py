@@ -1,8 +1,7 @@
 """Read-only look-ups the page needs and :class:`AnnotationStore` does not offer.
 
 The store answers "what is queued" and "what is labelled"; validating a write also needs "does this
-sample exist here, and in which state" and "is this label active and in this use case" (the store's
-``undo`` takes any id, so a token for one use case could otherwise withdraw another's labels).
+sample exist here, and in which state" and "what did this label record" (its suggestion audit).
 """
 
 from __future__ import annotations
@@ -36,8 +35,12 @@ def sample_payload(store: AnnotationStore, use_case: str, sample_id: str) -> dic
     return None if raw is None else json.loads(raw)
 
 
-def active_label(store: AnnotationStore, use_case: str, label_id: int) -> dict[str, Any] | None:
-    """The label row if it exists, belongs to ``use_case`` and has not been undone."""
+def label_by_id(store: AnnotationStore, use_case: str, label_id: int) -> dict[str, Any] | None:
+    """The label row if it exists, belongs to ``use_case`` and has not been undone.
+
+    Not necessarily its sample's active label (a newer label may have replaced it): what a sample
+    is labelled is :meth:`AnnotationStore.active_label`, the one rule every reader uses.
+    """
     with store.engine.connect() as conn:
         row = (
             conn.execute(

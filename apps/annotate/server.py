@@ -7,9 +7,15 @@ the login field (kept in ``sessionStorage`` for the tab), or opens ``/<use_case>
 (``?token=`` works too, but a query string reaches the server's access log; a fragment does not),
 from which the script moves it into ``sessionStorage`` and strips it from the address bar.
 
+The app answers only requests addressed to the hosts it serves (``Host`` 127.0.0.1, localhost or
+[::1] at its own port, plus the ``hosts`` given to :func:`create_app`: ``--allowed-host``); any other
+``Host`` is 400, which stops a DNS-rebinding page from reading or writing through a visitor's
+browser (see :mod:`apps.web`).
+
 Errors are JSON ``{"error": "<message>", "detail": <optional>}`` with the status code:
-400 malformed JSON, 401 token, 404 unknown use case / sample / label, 409 state conflict,
-411/413/415 upload framing and size, 422 validation (unknown fields, wrong types, unknown labels).
+400 malformed JSON or a foreign ``Host``, 401 token, 404 unknown use case / sample / label, 409 state
+conflict, 411/413/415 upload framing and size, 422 validation (unknown fields, wrong types, unknown
+labels, records that do not fit the use case's schema).
 
 JSON API (``{uc}`` is a use case name; a label is a string, or a list of strings for a multi-label
 use case; ``counts`` is ``{"queued", "labelled", "skipped", "labels"}`` after the call):
@@ -35,23 +41,35 @@ use case; ``counts`` is ``{"queued", "labelled", "skipped", "labels"}`` after th
 ``POST /api/{uc}/skip`` (token) ``{"sample_id": str}``
     ``{"sample_id", "status": "skipped", "counts"}``; 409 if the sample is labelled.
 ``POST /api/{uc}/undo`` (token) ``{"label_id": int}``
-    ``{"label_id", "sample_id", "status": "queued", "counts"}``: the label is withdrawn (kept for
-    audit with ``undone_at``) and the sample is queued again; 404 unless active and in ``{uc}``.
+    ``{"label_id", "sample_id", "status", "active_label", "counts"}``: the label is withdrawn (kept
+    for audit with ``undone_at``). The sample's active label is then its newest label not undone
+    (``active_label``, shaped as in the labels download; ``"status": "labelled"``), or, when none is
+    left, it is queued again (``"status": "queued"``, ``active_label`` null). 404 unless the label
+    is not undone and in ``{uc}``.
 ``GET /api/{uc}/labels?format=json|csv&after_id=0``
     JSON ``{"use_case", "count", "labels": [{"label_id", "sample_id", "label", "annotator",
     "source", "created_at", "suggested_by_version", "suggested_label", "accepted_suggestion"}]}``:
-    the active (not undone), latest label per sample, oldest first; ``after_id`` keeps only labels
-    with a larger id (incremental pulls). CSV columns ``label_id,sample_id,label,annotator,source,
-    created_at,suggested_by_version,suggested_label,accepted_suggestion,text`` (multi-label cells
-    as JSON lists; ``accepted_suggestion`` ``true``/``false``, empty when no suggestion was shown).
+    each labelled sample's active label (its newest not undone: what training reads), oldest first;
+    ``after_id`` keeps only labels with a larger id (incremental pulls). CSV columns ``label_id,
+    sample_id,label,annotator,source,created_at,suggested_by_version,suggested_label,
+    accepted_suggestion,text`` (multi-label cells as JSON lists; ``accepted_suggestion``
+    ``true``/``false``, empty when no suggestion was shown); a cell starting with ``=``, ``+``, ``-``,
+    ``@``, tab or CR gets a leading ``'`` so a spreadsheet shows it as text, never runs it.
 ``POST /api/{uc}/upload`` (token) multipart: one or more ``file`` parts (``.csv`` or ``.parquet``),
-    optional ``annotator`` field (default ``upload``). Columns: ``id`` (required), ``text`` and any
-    other data columns (they become the payload), optional ``label`` (multi-label: ``a|b`` or a JSON
-    list) and ``score`` (default 0). Unlabelled rows are queued; labelled rows are stored as labels
-    with ``source="upload"``. ``{"use_case", "counts", "files": [{"file", "rows", "kept",
-    "rejected", "rejected_by_reason", "rejections": [{"row", "id", "reason"}], "enqueued",
-    "already_queued", "labelled"}]}``. A file that cannot be used at all (unreadable, no ``id``
-    column, too many rows) is 422 and nothing from the request is stored.
+    optional ``annotator`` field (default ``upload``). Columns: ``id`` (required), the fields of the
+    use case's records (disaster ``message``, tweets ``text``, activity ``stamp`` and the numeric
+    signals; see :mod:`assets.loop.schemas`) and any other data columns (they become the payload),
+    optional ``label`` (multi-label: ``a|b`` or a JSON list) and ``score`` (default 0). Unlabelled
+    rows are queued; labelled rows are stored as labels with ``source="upload"`` (a label equal to
+    the sample's active label is not stored again). ``{"use_case", "counts", "files": [{"file",
+    "rows", "kept", "rejected", "rejected_by_reason", "rejections": [{"row", "id", "reason"}],
+    "enqueued", "already_queued", "labelled", "already_labelled"}]}``. Nothing from the request is
+    stored when a file cannot be used: 413 over a size limit (bytes; Parquet rows, row groups,
+    columns or decoded bytes, read from its footer before decoding; rows of a CSV), 422 unreadable
+    or no ``id`` column, 422 ``{"detail": {"problems": [{"row", "id", "field", "reason"}]}}`` for
+    rows whose record lacks a required field or has a non-numeric numeric one, 409 ``{"detail":
+    {"conflicts": [ids]}}`` for ids already stored (or repeated in the request) with a different
+    payload. The same rows uploaded again change nothing.
 ``GET /api/{uc}/labelset``
     ``{"use_case", "labels", "multilabel"}``
 ``PUT|POST /api/{uc}/labelset`` (token) multipart ``file`` (column ``label``, optional ``index``;
@@ -83,7 +101,10 @@ from starlette.staticfiles import StaticFiles
 from apps.annotate import api, pages
 from apps.annotate.guard import ApiError
 from apps.annotate.labelsets import LabelSet
-from apps.web import SecurityHeaders, security_headers
+from apps.annotate.uploads import UploadLimits
+from apps.web import HostCheck, SecurityHeaders, allowed_hosts, security_headers
+from assets.loop.records import RecordSchema
+from assets.loop.schemas import RECORD_SCHEMAS
 from resources.annotation_store import AnnotationStore
 
 STATIC = Path(__file__).parent / "static"
@@ -127,12 +148,19 @@ def create_app(
     *,
     label_sets_path: Path | None = None,
     media_roots: Sequence[Path] = (),
-    max_upload_bytes: int = 32 * 1024 * 1024,
-    max_rows: int = 50_000,
+    max_upload_bytes: int = UploadLimits.max_bytes,
+    max_rows: int = UploadLimits.max_rows,
+    max_row_groups: int = UploadLimits.max_row_groups,
+    max_decoded_bytes: int = UploadLimits.max_decoded_bytes,
+    record_schemas: Mapping[str, RecordSchema] | None = None,
+    hosts: Sequence[str] = (),
 ) -> Starlette:
     """The app. ``label_sets`` names the use cases served; labels files uploaded later replace them
     (and are saved to ``label_sets_path`` when given). ``media_roots`` are the only folders an
-    ``image_path`` may be served from.
+    ``image_path`` may be served from. Uploads are checked against ``record_schemas`` (default: each
+    streaming use case's, :data:`assets.loop.schemas.RECORD_SCHEMAS`; a use case without one takes
+    any columns). ``hosts`` are names the page answers to besides loopback (``name`` or
+    ``name:port``); a bad entry raises :class:`ValueError`.
     """
     if not token or token != token.strip() or len(token) < 8:
         raise ValueError("the token must be at least 8 characters, without surrounding spaces")
@@ -155,7 +183,10 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders, headers=_SECURITY_HEADERS)],
+        middleware=[
+            Middleware(SecurityHeaders, headers=_SECURITY_HEADERS),
+            Middleware(HostCheck, hosts=allowed_hosts(hosts)),
+        ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
     app.state.store = store
@@ -163,6 +194,11 @@ def create_app(
     app.state.label_sets = dict(label_sets)
     app.state.label_sets_path = label_sets_path
     app.state.media_roots = list(media_roots)
-    app.state.max_upload_bytes = max_upload_bytes
-    app.state.max_rows = max_rows
+    app.state.upload_limits = UploadLimits(
+        max_bytes=max_upload_bytes,
+        max_rows=max_rows,
+        max_row_groups=max_row_groups,
+        max_decoded_bytes=max_decoded_bytes,
+    )
+    app.state.record_schemas = dict(RECORD_SCHEMAS if record_schemas is None else record_schemas)
     return app

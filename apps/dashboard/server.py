@@ -14,7 +14,9 @@ Filters (query parameters, all optional; anything else is 422):
 ``since``, ``until``
     ISO dates ``YYYY-MM-DD``, UTC days, both ends included; ``since`` after ``until`` is 422.
 
-Errors are JSON ``{"error": "<message>", "detail": <optional>}``: 422 bad input, 503 a table exists but
+Errors are JSON ``{"error": "<message>", "detail": <optional>}``: 400 a request addressed to a host the
+dashboard does not serve (anything but 127.0.0.1, localhost or [::1] at its port, and the configured
+``hosts``: DNS-rebinding protection, see :mod:`apps.web`), 422 bad input, 503 a table exists but
 cannot be read (for example while an asset rewrites it; the next request reads it again).
 
 ``GET /api/health``
@@ -36,7 +38,7 @@ Before the scoring asset has run, both data routes answer 200 with ``ready: fals
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from apps.dashboard.tables import EMPTY_MESSAGE, Filters, TableError, Tables, select, top_domains, tweet_json
-from apps.web import SecurityHeaders, security_headers
+from apps.web import HostCheck, SecurityHeaders, allowed_hosts, security_headers
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_LIMIT, MAX_LIMIT = 200, 1000
@@ -202,9 +204,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return Response(f"{exc.status_code} {exc.detail}", status_code=exc.status_code, media_type="text/plain")
 
 
-def create_app(tables_dir: Path) -> Starlette:
+def create_app(tables_dir: Path, hosts: Sequence[str] = ()) -> Starlette:
     """The dashboard over ``tables_dir`` (``<FLYWHEEL_HOME>/tables/tweets``), which may not exist yet:
-    the page then shows how to produce the tables instead of failing."""
+    the page then shows how to produce the tables instead of failing. ``hosts`` are names it answers
+    to besides loopback (``name`` or ``name:port``)."""
     routes = [
         Route("/api/health", health),
         Route("/api/tweets", tweets),
@@ -214,7 +217,10 @@ def create_app(tables_dir: Path) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders, headers=_SECURITY_HEADERS)],
+        middleware=[
+            Middleware(SecurityHeaders, headers=_SECURITY_HEADERS),
+            Middleware(HostCheck, hosts=allowed_hosts(hosts)),
+        ],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
     app.state.tables = Tables(Path(tables_dir))

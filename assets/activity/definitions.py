@@ -39,12 +39,12 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.activity.layouts import LABEL_COLUMN, WINDOW_COLUMNS, WINDOW_LOCATION, detect_layout
+from assets.activity.layouts import LABEL_COLUMN, WINDOW_COLUMNS, detect_layout
 from assets.activity.quality import WindowCheck, expect_labels, window_checks
 from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop
-from assets.loop.records import RecordSchema
+from assets.loop.schemas import ACTIVITY_SIGNALS, RECORD_SCHEMAS
 from assets.quality.checks import gx_asset_check
 from orchestration.run_tags import train_tags
 from orchestration.settings import get_settings
@@ -267,9 +267,9 @@ SPEC = LifecycleSpec(
     annotations=True,
 )
 lifecycle = build_lifecycle(SPEC)
-SIGNAL_COLUMNS = tuple(c for c in WINDOW_COLUMNS[1:-1] if not c.startswith(WINDOW_LOCATION))
+SIGNAL_COLUMNS = ACTIVITY_SIGNALS
 LOOP = LoopSpec(
-    schema=RecordSchema(key_field=ID_COLUMN, required=("stamp", *SIGNAL_COLUMNS), numeric=SIGNAL_COLUMNS),
+    schema=RECORD_SCHEMAS[USE_CASE],  # key window_id (ID_COLUMN); stamp and the 600 signals, numeric
     strategy="margin",  # near ties between two activities are what a person settles best
     budget=10,
     batch_size=200,

@@ -24,7 +24,7 @@ from dagster import (
 from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop
-from assets.loop.records import RecordSchema
+from assets.loop.schemas import RECORD_SCHEMAS
 from assets.quality.checks import gx_asset_check
 from orchestration.run_tags import train_tags
 from orchestration.settings import get_settings
@@ -128,7 +128,7 @@ SPEC = LifecycleSpec(
 )
 lifecycle = build_lifecycle(SPEC)
 LOOP = LoopSpec(
-    schema=RecordSchema(key_field="id", required=("message",)),
+    schema=RECORD_SCHEMAS[USE_CASE],
     strategy="entropy",  # per-label binary entropy, averaged over the 36 labels
     budget=20,
     batch_size=500,

@@ -35,7 +35,7 @@ from dagster import (
 from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop, predictions_table
-from assets.loop.records import RecordSchema
+from assets.loop.schemas import RECORD_SCHEMAS
 from orchestration.run_tags import train_tags
 from orchestration.settings import get_settings
 from resources.annotation_resource import AnnotationStoreResource
@@ -285,7 +285,7 @@ SPEC = LifecycleSpec(
 )
 lifecycle = build_lifecycle(SPEC)
 LOOP = LoopSpec(
-    schema=RecordSchema(key_field="id_str", required=("text",)),
+    schema=RECORD_SCHEMAS[USE_CASE],
     strategy="least_confidence",
     budget=20,
     batch_size=500,

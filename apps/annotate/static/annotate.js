@@ -187,8 +187,17 @@
       made.pop();
       $("session-count").textContent = made.length;
       showCounts(data.counts);
-      say("undid the label on " + data.sample_id);
+      say(undoneMessage(data));
     });
+  }
+
+  // After an undo the sample keeps its earlier label, if it had one (the server decides which:
+  // the newest not undone, as training reads it), or is back in the queue.
+  function undoneMessage(data) {
+    const active = data.active_label;
+    if (!active) return "undid the label on " + data.sample_id + "; it is back in the queue";
+    const label = Array.isArray(active.label) ? active.label.join(", ") || "(none)" : active.label;
+    return "undid your label on " + data.sample_id + "; it keeps its earlier label " + label + " (by " + active.annotator + ")";
   }
 
   document.addEventListener("keydown", (event) => {

@@ -1,0 +1,26 @@
+"""The fields a record of each streaming use case must carry, in one pure module.
+
+The loop's scorer dead-letters a Kafka message that lacks them, the ``<uc>_annotations`` asset builds
+training rows from the queued records, and the annotation page refuses an uploaded row that lacks
+them: all three must agree, so each use case's :class:`RecordSchema` is defined once, here, and its
+``definitions.py`` takes it from this module. Only constants are imported (no Dagster, pandas or
+model code), so the annotation page can read the schemas without loading the asset graph.
+"""
+
+from __future__ import annotations
+
+from assets.activity.layouts import WINDOW_COLUMNS, WINDOW_LOCATION
+from assets.loop.records import RecordSchema
+
+#: The six motion signals of every step of an activity window (``user_acceleration_x_1`` ...).
+ACTIVITY_SIGNALS: tuple[str, ...] = tuple(
+    c for c in WINDOW_COLUMNS[1:-1] if not c.startswith(WINDOW_LOCATION)
+)
+
+RECORD_SCHEMAS: dict[str, RecordSchema] = {
+    "disaster": RecordSchema(key_field="id", required=("message",)),
+    "tweets": RecordSchema(key_field="id_str", required=("text",)),
+    "activity": RecordSchema(
+        key_field="window_id", required=("stamp", *ACTIVITY_SIGNALS), numeric=ACTIVITY_SIGNALS
+    ),
+}
