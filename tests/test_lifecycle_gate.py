@@ -175,3 +175,20 @@ def test_the_shared_disaster_file_holds_19_texts_under_several_ids() -> None:
     keys = content_keys(messages, ContentKey(text=("message",)))
     ids_per_key = messages.groupby(keys)["id"].nunique()
     assert (ids_per_key > 1).sum() == 19
+
+
+def test_each_use_case_names_content_its_records_keep_through_the_stream() -> None:
+    """An activity window re-emitted as a JSON record (new id) keys like the clean window it copies."""
+    from assets.activity.definitions import SPEC as ACTIVITY
+    from assets.disaster.definitions import SPEC as DISASTER
+    from assets.tweets.definitions import SPEC as TWEETS
+
+    assert DISASTER.content_key.text == ("message",) and TWEETS.content_key.text == ("content_hash",)
+    windows = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "activity" / "p1_windows_test.csv")
+    windows = windows.head(20)
+    assert len(ACTIVITY.content_key.numbers) == 600 and set(ACTIVITY.content_key.numbers) <= set(windows)
+    records = pd.DataFrame([json.loads(json.dumps(r)) for r in windows.to_dict(orient="records")])
+    records["window_id"] = [f"sim-0-{i}" for i in range(len(records))]
+    keys = content_keys(windows, ACTIVITY.content_key)
+    assert keys.tolist() == content_keys(records, ACTIVITY.content_key).tolist()
+    assert keys.nunique() == len(windows)
