@@ -11,7 +11,6 @@ drawn from the shared data by the graph itself and is never trained on.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -37,6 +36,7 @@ def _isolated_home(keep: bool) -> Path:
 def disaster(home: Path) -> dict[str, float]:
     from dagster import DagsterInstance
 
+    from assets.lifecycle.factory import latest_evaluation
     from orchestration.definitions import build_definitions
     from orchestration.materialize import materialize_use_case
 
@@ -49,7 +49,7 @@ def disaster(home: Path) -> dict[str, float]:
     elapsed = time.monotonic() - started
     if summary.failed_runs:
         raise SystemExit(f"disaster graph failed: runs {summary.failed_runs}")
-    result = json.loads((home / "lifecycle" / "disaster" / "evaluation.json").read_text())
+    result = latest_evaluation(DagsterInstance.get(), "disaster")
     metrics = result["challenger_metrics"]
     print(
         f"disaster: rows in {summary.rows_in}, kept {summary.rows_kept}, "
@@ -72,6 +72,7 @@ def tweets(home: Path) -> dict[str, float]:
     import pandas as pd
     from dagster import DagsterInstance
 
+    from assets.lifecycle.factory import latest_evaluation
     from assets.tweets.labeling_functions import RULE_LFS
     from orchestration.definitions import build_definitions
     from orchestration.materialize import materialize_use_case
@@ -84,7 +85,7 @@ def tweets(home: Path) -> dict[str, float]:
         raise SystemExit(f"tweets graph failed: runs {summary.failed_runs}")
     tables = home / "tables" / "tweets"
     analysis = pd.read_parquet(tables / "lf_analysis.parquet")
-    result = json.loads((home / "lifecycle" / "tweets" / "evaluation.json").read_text())
+    result = latest_evaluation(DagsterInstance.get(), "tweets")
     holdout = pd.read_parquet(result["holdout_path"])
     # The graph scored label model and majority vote on its "test" split: the same hand labels as
     # the lifecycle's frozen holdout (same salt and fraction), which the label model never saw.

@@ -197,8 +197,9 @@ def models_list(use_cases: tuple[str, ...]) -> None:
             shown = f"holdout {metric}={float(value):.4f}" if value else "not evaluated"
             marks = ",".join(sorted(aliases.get(str(v.version), []))) or "-"
             click.echo(f"  v{v.version:<4} {marks:<30} {tags.get('trainer', '?'):<28} {shown}")
-        for entry in registry.history(use_case)[-5:]:
-            click.echo(f"    {entry['at']} {entry['action']} v{entry['version']} (was v{entry['previous']}) "
+        for entry in registry.history(use_case)[-5:]:  # the newest champion moves (reasons clipped)
+            was = f"v{entry['previous']}" if entry.get("previous") else "none"
+            click.echo(f"    {entry['at']} {entry['action']} v{entry['version']} (was {was}) "
                        f"by {entry['actor']}: {entry['reason']}")  # fmt: skip
 
 
@@ -211,10 +212,12 @@ def models_promote(use_case: str, version: str, reason: str) -> None:
         entry = _registry().promote(use_case, version, reason=reason, actor=_actor(), action="manual-promote")
     except Exception as exc:  # noqa: BLE001 - shown to the user
         _fail(str(exc))
-    click.echo(f"{use_case}: champion is now v{entry['version']} (was v{entry['previous']})")
+    was = f"v{entry['previous']}" if entry.get("previous") else "none"
+    click.echo(f"{use_case}: champion is now v{entry['version']} (was {was})")
 
 
-@models.command("rollback", help="Return the champion to the previous one (or to --version).")
+@models.command("rollback", help="Return the champion to the previous one (or to --version). The version "
+                "taken off is marked rolled back: no automatic promotion brings it back.")  # fmt: skip
 @click.argument("use_case")
 @click.option("--version", "version", default=None, help="Version to return to (default: previous champion).")
 @click.option("--reason", required=True, help="Why: recorded on the version and in the champion history.")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import EnvVar, FilesystemIOManager
+from dagster import EnvVar
 
 from orchestration.settings import Settings, export_defaults
 from resources.annotation_resource import AnnotationStoreResource
+from resources.io_manager import RunScopedFilesystemIOManager
 from resources.kafka import KafkaRecord, KafkaResource
 from resources.mlflow_registry import MlflowRegistry, MlflowResource
 from resources.object_store import ObjectInfo, ObjectStoreResource
@@ -54,8 +55,9 @@ def build_resources(settings: Settings | None = None, resolved: bool = False) ->
         return value if resolved else EnvVar(name)
 
     return {
-        # Explicit, so that in-process runs (``flywheel materialize``, tests) persist outputs too.
-        "io_manager": FilesystemIOManager(base_dir=str(settings.home / "storage")),
+        # Explicit, so that in-process runs (``flywheel materialize``, tests) persist outputs too;
+        # run-scoped, so that overlapping runs of one graph never load each other's outputs.
+        "io_manager": RunScopedFilesystemIOManager(base_dir=str(settings.home / "storage")),
         "spark": SparkResource(
             master=env("SPARK_MASTER", settings.spark_master),
             packages=",".join(settings.spark_packages),

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from dagster import AssetKey, DagsterInstance, evaluate_automation_conditions
 
 from assets.disaster.model import TRAINERS
+from assets.lifecycle.factory import materialized_path
 from orchestration.cli import main as cli
 from orchestration.settings import Settings
 from resources.mlflow_registry import CHALLENGER, CHAMPION, MlflowRegistry
@@ -25,11 +26,12 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "disaster_res
 FAST_TRAINER = next(iter(TRAINERS))
 
 
-def land_slice(settings: Settings, every: int = 8, mutate=None) -> None:
-    """Copy every ``every``-th message id (and its categories) into the landing, formats unchanged."""
+def land_slice(settings: Settings, every: int = 8, mutate=None, also: set[str] = frozenset()) -> None:
+    """Copy every ``every``-th message id (plus the ids in ``also``, with their categories) into the
+    landing, formats unchanged."""
     messages = pd.read_csv(SHARED / "disaster_messages.csv", dtype=str, keep_default_na=False)
     categories = pd.read_csv(SHARED / "disaster_categories.csv", dtype=str, keep_default_na=False)
-    ids = set(messages["id"].iloc[::every])
+    ids = set(messages["id"].iloc[::every]) | set(also)
     messages = messages[messages["id"].isin(ids)]
     if mutate is not None:
         messages = mutate(messages)
@@ -111,7 +113,9 @@ def test_lifecycle_promotes_first_refuses_worse_and_rolls_back(flywheel_env: Set
         flywheel_env.home / "lifecycle" / "disaster" / "holdout" / "holdout-v1.parquet"
     )
     assert holdout_now["id"].tolist() == holdout_v1["id"].tolist()
-    training = pd.read_parquet(flywheel_env.home / "lifecycle" / "disaster" / "training_set.parquet")
+    training = pd.read_parquet(
+        materialized_path(instance, AssetKey("disaster_training_set"), "training_set_path")
+    )
     assert set(training["id"]).isdisjoint(set(holdout_v1["id"]))
 
     # 3. Across runs: the automation condition does not request the champion after a failed gate...

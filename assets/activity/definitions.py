@@ -42,7 +42,7 @@ from pydantic import Field
 from assets.activity.layouts import LABEL_COLUMN, WINDOW_COLUMNS, detect_layout
 from assets.activity.quality import WindowCheck, expect_labels, window_checks
 from assets.lifecycle.factory import build_lifecycle
-from assets.lifecycle.spec import LabelledTable, LifecycleSpec
+from assets.lifecycle.spec import ContentKey, LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop
 from assets.loop.schemas import ACTIVITY_SIGNALS, RECORD_SCHEMAS
 from assets.quality.checks import gx_asset_check
@@ -252,6 +252,7 @@ def _data_checks() -> list:
 
 data_checks = _data_checks()
 
+SIGNAL_COLUMNS = ACTIVITY_SIGNALS
 SPEC = LifecycleSpec(
     use_case=USE_CASE,
     source=WINDOWS,
@@ -265,9 +266,11 @@ SPEC = LifecycleSpec(
     data_checks=[AssetCheckKey(WINDOWS, c.name) for c in window_checks()],
     pip_requirements="assets.activity.model:pip_requirements",
     annotations=True,
+    # A window is its motion: the same 100 steps of six signals under another id (or stamp) is the
+    # same window, whether it came back through the stream or an annotation.
+    content_key=ContentKey(numbers=SIGNAL_COLUMNS),
 )
 lifecycle = build_lifecycle(SPEC)
-SIGNAL_COLUMNS = ACTIVITY_SIGNALS
 LOOP = LoopSpec(
     schema=RECORD_SCHEMAS[USE_CASE],  # key window_id (ID_COLUMN); stamp and the 600 signals, numeric
     strategy="margin",  # near ties between two activities are what a person settles best

@@ -1,17 +1,27 @@
 """Dagster wiring of the model lifecycle: one call per use case makes its holdout, training set,
 challenger, evaluation, promotion gate and champion.
 
-The rules live in plain modules (``holdout``, ``gate``, ``evaluation``, ``metrics``); this module
-only connects them to MLflow and Dagster. Two guards keep a worse model out:
+The rules live in plain modules (``holdout``, ``content``, ``gate``, ``promotion``, ``evaluation``,
+``metrics``); this module only connects them to MLflow and Dagster. Three guards keep a worse model
+out:
 - within a run, ``<uc>_promotion_gate`` is a *blocking* check on ``<uc>_evaluation``, so the
   champion step is skipped when it fails;
 - across runs, ``<uc>_champion`` carries ``all_deps_blocking_checks_passed`` in its automation
   condition, and the asset itself re-applies the same gate rule before it moves the alias, so a
-  hand-launched materialization cannot promote a challenger the gate refused.
+  hand-launched materialization cannot promote a challenger the gate refused;
+- promotion is compare-and-set: under the registry's lock, the champion step promotes only if the
+  challenger alias, the champion alias and the holdout are still what the evaluation saw, and never a
+  version a rollback took off the alias.
+
+Nothing two runs share is written in place: a run's training set and figures live under
+``lifecycle/<uc>/runs/<run_id>/``, evaluations under ``lifecycle/<uc>/evaluations/v<version>.json``,
+the records each registered version trained on under ``lifecycle/<uc>/trained_on/``, and shared
+files (``labels.json``, the holdout manifest) are replaced atomically.
 """
 
 import base64
 import json
+import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,6 +33,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetIn,
+    AssetKey,
     AssetsDefinition,
     AutomationCondition,
     Config,
@@ -34,14 +45,19 @@ from dagster import (
 )
 
 from assets.lifecycle.gate import GateDecision, decide
-from assets.lifecycle.spec import LabelledTable, LifecycleSpec
+from assets.lifecycle.promotion import champion_comparable, promotion_conflicts
+from assets.lifecycle.spec import HoldoutTable, LabelledTable, LifecycleSpec, TrainingSet
+from orchestration.files import atomic_write_text, prune_run_dirs
 from orchestration.settings import get_settings
-from resources.mlflow_registry import CHALLENGER, CHAMPION, MlflowResource
+from resources.mlflow_registry import CHALLENGER, CHAMPION, MlflowRegistry, MlflowResource
 
 if TYPE_CHECKING:  # pandas, MLflow and scikit-learn (evaluation) are imported inside the steps
     import pandas as pd
 
     from assets.lifecycle.evaluation import Evaluation
+
+TRAINED_ON_TAG = "flywheel.trained_on"
+HOLDOUT_VERSION_TAG = "flywheel.holdout_version"
 
 
 class HoldoutConfig(Config):
@@ -57,6 +73,14 @@ class ChallengerConfig(Config):
     refit_on_all: bool = True  # refit the winner on train+validation before registering it
 
 
+class ChampionConfig(Config):
+    """Which evaluation to promote: by default the one this run made (or the latest); a version
+    number promotes that version's evaluation (``lifecycle/<uc>/evaluations/v<N>.json``), for
+    re-running a promotion by hand. The same compare-and-set and gate apply either way."""
+
+    challenger_version: str = ""
+
+
 @dataclass
 class LifecycleDefinitions:
     assets: list[AssetsDefinition]
@@ -65,6 +89,73 @@ class LifecycleDefinitions:
 
 def _lifecycle_dir(spec: LifecycleSpec) -> Path:
     return get_settings().data_dir("lifecycle", spec.use_case)
+
+
+def _run_dir(spec: LifecycleSpec, run_id: str) -> Path:
+    """This run's own folder (old runs' folders are pruned, never the newest ones)."""
+    root = _lifecycle_dir(spec) / "runs"
+    prune_run_dirs(root, spare=run_id)
+    path = root / run_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def evaluation_path(use_case: str, version: str | int) -> Path:
+    """Where the evaluation of a challenger version is kept (what ``ChampionConfig`` promotes)."""
+    return get_settings().data_dir("lifecycle", use_case, "evaluations") / f"v{version}.json"
+
+
+def materialized_path(instance: DagsterInstance, key: AssetKey, name: str) -> Path | None:
+    """A path recorded in the metadata of ``key``'s latest materialization (e.g. ``training_set_path``),
+    for code outside the graph: per-run files have no fixed location."""
+    event = instance.get_latest_materialization_event(key)
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get(name)
+    return Path(value.value) if value is not None else None
+
+
+def latest_evaluation(instance: DagsterInstance, use_case: str) -> dict[str, Any]:
+    """The result of the use case's latest evaluation (challenger and champion metrics, versions)."""
+    path = materialized_path(instance, AssetKey(f"{use_case}_evaluation"), "evaluation_path")
+    if path is None:
+        raise FileNotFoundError(f"{use_case}_evaluation was never materialized")
+    return json.loads(path.read_text())
+
+
+def _holdout_version(holdout: LabelledTable) -> int | None:
+    """The holdout's version (from the table, or the file name for tables pickled before it)."""
+    version = getattr(holdout, "version", None)
+    if version is None:
+        found = re.search(r"holdout-v(\d+)\.parquet$", holdout.path)
+        version = int(found.group(1)) if found else None
+    return version
+
+
+def _content_keys(spec: LifecycleSpec, frame: "pd.DataFrame", id_column: str) -> "pd.Series":
+    from assets.lifecycle.content import content_keys
+    from assets.lifecycle.spec import ContentKey
+
+    return content_keys(frame, spec.content_key or ContentKey(), id_column)
+
+
+def _trained_on(registry: MlflowRegistry, spec: LifecycleSpec) -> "tuple[set[str], set[str], list[str]]":
+    """(ids, content keys, versions without a record): what registered versions trained on."""
+    import pandas as pd
+
+    ids: set[str] = set()
+    keys: set[str] = set()
+    unknown: list[str] = []
+    folder = _lifecycle_dir(spec) / "trained_on"
+    for version in registry.versions(spec.use_case):
+        name = (version.tags or {}).get(TRAINED_ON_TAG)
+        if not name or not (folder / name).exists():
+            unknown.append(str(version.version))
+            continue
+        record = pd.read_parquet(folder / name)
+        ids.update(record["id"].astype(str))
+        keys.update(record["content_key"].astype(str))
+    return ids, keys, unknown
 
 
 def _records(spec: LifecycleSpec, frame: "pd.DataFrame") -> "pd.DataFrame":
@@ -94,9 +185,13 @@ def failed_data_checks(instance: DagsterInstance, spec: LifecycleSpec) -> list[s
 
 
 def gate_decision(instance: DagsterInstance, spec: LifecycleSpec, result: dict[str, Any]) -> GateDecision:
+    """The gate on an evaluation result; a champion that cannot be compared fairly (it may have
+    trained on part of the holdout) leaves the thresholds alone to decide, and the decision says so."""
+    comparable = result.get("champion_comparable", True)
     return decide(
         challenger=result["challenger_metrics"],
-        champion=result.get("champion_metrics"),
+        champion=result.get("champion_metrics") if comparable else None,
+        champion_note=None if comparable else result.get("comparison_note"),
         primary_metric=spec.primary_metric,
         thresholds=spec.thresholds,
         tolerance=spec.tolerance,
@@ -111,14 +206,15 @@ def _better(spec: LifecycleSpec, a: float, b: float) -> bool:
 
 def _with_annotations(
     train: "pd.DataFrame", annotations: LabelledTable, held_ids: set[str]
-) -> "tuple[pd.DataFrame, int, int]":
+) -> "tuple[pd.DataFrame, set[str], int]":
     """``train`` plus annotated rows: an annotation replaces a row with the same id, and a record that
-    is in the frozen holdout is never trained on, whatever label it was given."""
+    is in the frozen holdout is never trained on, whatever label it was given. Returns the merged
+    frame, the ids of the annotated rows it took, and how many annotations had a holdout id."""
     import pandas as pd
 
     extra = annotations.read()
     if extra.empty:
-        return train, 0, 0
+        return train, set(), 0
     id_column = annotations.id_column
     extra = extra.assign(**{id_column: extra[id_column].astype(str)})
     in_holdout_ = extra[id_column].isin(held_ids)
@@ -136,76 +232,149 @@ def _with_annotations(
     base = train.assign(**{id_column: train[id_column].astype(str)})
     base = base[~base[id_column].isin(set(extra[id_column]))]
     merged = pd.concat([base, extra], ignore_index=True)
-    return merged, len(extra), int(in_holdout_.sum())
+    return merged, set(extra[id_column]), int(in_holdout_.sum())
 
 
 def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 - one closure per asset
     uc = spec.use_case
     group = uc
 
+    def draw(
+        frame: "pd.DataFrame",
+        id_column: str,
+        store: Any,
+        registry: MlflowRegistry,
+        eligible: Any,
+        reason: str,
+    ) -> "tuple[Any, dict[str, Any]]":
+        """Freeze the next holdout version, from rows no registered version trained on if any."""
+        from assets.lifecycle.holdout import draw_holdout
+
+        current = store.current()
+        version = 1 if current is None else current.version + 1
+        trained_ids, trained_keys, unknown = _trained_on(registry, spec)
+        ids = frame[id_column]
+        keys = _content_keys(spec, frame, id_column)
+        untrained = ~(ids.astype(str).isin(trained_ids) | keys.isin(trained_keys)).to_numpy(dtype=bool)
+        if unknown:  # a version without a record may have trained on any row
+            untrained[:] = False
+        mask, fresh = draw_holdout(
+            ids, spec.holdout_fraction, f"{uc}-holdout-v{version}", eligible, untrained
+        )
+        reason = reason or "first holdout"
+        if not fresh:
+            why = (
+                f"v{', v'.join(unknown)} kept no record of what they trained on"
+                if unknown
+                else "registered versions trained on every eligible row"
+            )
+            reason += f" (not fresh: {why}; the next gate judges on thresholds alone)"
+        frozen = store.freeze(frame[mask].reset_index(drop=True), reason=reason, fresh=fresh)
+        return frozen, {
+            "untrained_eligible_rows": int((untrained & eligible).sum()),
+            "versions_without_training_record": ", ".join(unknown) or "none",
+        }
+
     @asset(
         name=f"{uc}_holdout",
         group_name=group,
         ins={"source": AssetIn(spec.source)},
         kinds={"pandas", "parquet"},
-        description="Frozen holdout: drawn once by id hash, versioned, never trained on.",
+        description="Frozen holdout: drawn once by id hash (a new one only from rows no version trained "
+        "on), versioned, never trained on, by id or by content.",
     )
     def holdout(
-        context: AssetExecutionContext, config: HoldoutConfig, source: LabelledTable
-    ) -> LabelledTable:
-        from assets.lifecycle.holdout import HoldoutStore, in_holdout
+        context: AssetExecutionContext, config: HoldoutConfig, mlflow_registry: MlflowResource,
+        source: LabelledTable,
+    ) -> HoldoutTable:  # fmt: skip
+        import numpy as np
+
+        from assets.lifecycle.holdout import HoldoutStore
 
         store = HoldoutStore(_lifecycle_dir(spec) / "holdout")
         current = store.current()
         replaced = False
+        drawn: dict[str, Any] = {}
         if current is None or config.replace:
             if config.replace and not config.reason.strip():
                 raise Failure("replacing the frozen holdout needs a reason (config: reason)")
+            registry = mlflow_registry.registry()
             frame = source.read()
-            version = 1 if current is None else current.version + 1
-            mask = in_holdout(frame[source.id_column], spec.holdout_fraction, salt=f"{uc}-holdout-v{version}")
-            if spec.holdout_eligible is not None:
-                mask &= spec.holdout_eligible(frame).to_numpy(dtype=bool)
-            reason = config.reason.strip() or "first holdout"
-            current = store.freeze(frame[mask].reset_index(drop=True), reason=reason)
-            replaced = version > 1
-            context.log.warning(f"{uc} holdout v{current.version} frozen ({current.rows} rows): {reason}")
+            eligible = (
+                spec.holdout_eligible(frame).to_numpy(dtype=bool)
+                if spec.holdout_eligible is not None
+                else np.ones(len(frame), dtype=bool)
+            )
+            # Under the promotion lock: a champion step compares the holdout version it was scored on.
+            with registry.locked(uc):
+                current = store.current()
+                if current is None or config.replace:  # (another run may have drawn the first one)
+                    current, drawn = draw(
+                        frame, source.id_column, store, registry, eligible, config.reason.strip()
+                    )
+                    replaced = current.version > 1
+            if drawn:
+                context.log.warning(
+                    f"{uc} holdout v{current.version} frozen ({current.rows} rows): {current.reason}"
+                )
         context.add_output_metadata(
             {
                 "holdout_version": current.version,
                 "rows": current.rows,
                 "created_at": current.created_at,
                 "reason": current.reason,
+                "fresh": current.fresh,
                 "replaced_now": replaced,
+                **drawn,
                 "history": MetadataValue.json(store.history()),
             }
         )
-        return LabelledTable(str(current.path), source.labels, source.id_column, source.label_column)
+        return HoldoutTable(
+            str(current.path), source.labels, source.id_column, source.label_column,
+            version=current.version, fresh=current.fresh,
+        )  # fmt: skip
 
     def build_training_set(
         context: AssetExecutionContext,
         source: LabelledTable,
         holdout: LabelledTable,
         annotations: LabelledTable | None = None,
-    ) -> LabelledTable:
-        import pandas as pd
-
+    ) -> TrainingSet:
         frame = source.read()
-        held = set(pd.read_parquet(holdout.path, columns=[holdout.id_column])[holdout.id_column])
-        keep = ~frame[source.id_column].isin(held)
+        held = holdout.read()
+        id_column = source.id_column
+        held_ids = set(held[holdout.id_column].astype(str))
+        keep = ~frame[id_column].astype(str).isin(held_ids)
         train = frame[keep].reset_index(drop=True)
         meta: dict[str, Any] = {"held_out_rows_excluded": int((~keep).sum())}
+        annotated: set[str] = set()
         if annotations is not None:
-            train, meta["annotated_rows"], meta["annotated_rows_in_holdout"] = _with_annotations(
-                train, annotations, {str(i) for i in held}
+            train, annotated, meta["annotated_rows_in_holdout"] = _with_annotations(
+                train, annotations, held_ids
             )
-        path = _lifecycle_dir(spec) / "training_set.parquet"
+        if spec.content_key is not None:
+            # Same content as a holdout record under another id: a duplicate, a re-emitted record, an
+            # annotation of a copy. Trained on, it would be judged on what it learnt by heart.
+            held_keys = set(_content_keys(spec, held, holdout.id_column))
+            same = _content_keys(spec, train, id_column).isin(held_keys).to_numpy(dtype=bool)
+            from_annotations = train[id_column].astype(str).isin(annotated).to_numpy(dtype=bool) & same
+            meta["holdout_content_rows_excluded"] = int(same.sum())
+            meta["annotated_rows_holdout_content"] = int(from_annotations.sum())
+            annotated -= set(train.loc[from_annotations, id_column].astype(str))
+            train = train[~same].reset_index(drop=True)
+        if annotations is not None:
+            meta["annotated_rows"] = len(annotated)
+        path = _run_dir(spec, context.run_id) / "training_set.parquet"
         train.to_parquet(path, index=False)
         # What the models will predict, for tools outside the graph (the annotation page).
-        (path.parent / "labels.json").write_text(
-            json.dumps({"labels": list(source.labels), "task": spec.task})
+        atomic_write_text(
+            _lifecycle_dir(spec) / "labels.json",
+            json.dumps({"labels": list(source.labels), "task": spec.task}),
         )
-        meta["rows"] = len(train)
+        holdout_version = _holdout_version(holdout)
+        meta.update(
+            rows=len(train), training_set_path=MetadataValue.path(str(path)), holdout_version=holdout_version
+        )
         if spec.task == "multilabel":
             prevalence = train[list(source.labels)].mean().rename_axis("label").reset_index(name="prevalence")
             meta["label_prevalence"] = _md_table(prevalence)
@@ -213,14 +382,16 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             counts = train[source.label_column].value_counts().rename_axis("class").reset_index(name="rows")
             meta["class_counts"] = _md_table(counts)
         context.add_output_metadata(meta)
-        return LabelledTable(str(path), source.labels, source.id_column, source.label_column)
+        return TrainingSet(
+            str(path), source.labels, id_column, source.label_column, holdout_version=holdout_version
+        )
 
     training_ins = {"source": AssetIn(spec.source), "holdout": AssetIn(holdout.key)}
     training_kwargs: dict[str, Any] = {
         "name": f"{uc}_training_set",
         "group_name": group,
         "kinds": {"pandas", "parquet"},
-        "description": "Everything labelled except the frozen holdout"
+        "description": "Everything labelled except the frozen holdout (by id and by content)"
         + (", plus the annotators' labels." if spec.annotations else "."),
     }
     if spec.annotations:
@@ -231,7 +402,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             source: LabelledTable,
             holdout: LabelledTable,
             annotations: LabelledTable,
-        ) -> LabelledTable:
+        ) -> TrainingSet:
             return build_training_set(context, source, holdout, annotations)
 
     else:
@@ -239,7 +410,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         @asset(ins=training_ins, **training_kwargs)
         def training_set(
             context: AssetExecutionContext, source: LabelledTable, holdout: LabelledTable
-        ) -> LabelledTable:
+        ) -> TrainingSet:
             return build_training_set(context, source, holdout)
 
     @asset(
@@ -311,17 +482,28 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             info = mlflow.pyfunc.log_model(
                 python_model=best_model, name="model", pip_requirements=spec.requirements()
             )
-            version = registry.register_version(
-                uc,
-                info.model_uri,
-                run_id=run.info.run_id,
-                tags={
-                    "trainer": best_name,
-                    f"validation_{spec.primary_metric}": f"{best_score:.6f}",
-                    "training_rows": str(len(frame)),
-                    "flywheel.primary_metric": spec.primary_metric,
-                },
+            # What this version trained on, kept before it is registered: a new holdout is drawn only
+            # from rows no registered version trained on.
+            trained_on = f"{run.info.run_id}.parquet"
+            record = pd.DataFrame(
+                {
+                    "id": frame[training_set.id_column].astype(str),
+                    "content_key": _content_keys(spec, frame, training_set.id_column),
+                }
             )
+            (_lifecycle_dir(spec) / "trained_on").mkdir(exist_ok=True)
+            record.to_parquet(_lifecycle_dir(spec) / "trained_on" / trained_on, index=False)
+            holdout_version = getattr(training_set, "holdout_version", None)
+            tags = {
+                "trainer": best_name,
+                f"validation_{spec.primary_metric}": f"{best_score:.6f}",
+                "training_rows": str(len(frame)),
+                "flywheel.primary_metric": spec.primary_metric,
+                TRAINED_ON_TAG: trained_on,
+            }
+            if holdout_version is not None:
+                tags[HOLDOUT_VERSION_TAG] = str(holdout_version)
+            version = registry.register_version(uc, info.model_uri, run_id=run.info.run_id, tags=tags)
             registry.set_alias(uc, CHALLENGER, version.version)
         context.add_output_metadata(
             {
@@ -337,6 +519,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             "run_id": run.info.run_id,
             "trainer": best_name,
             "validation_metrics": best_eval.metrics,
+            "holdout_version": holdout_version,
         }
 
     @asset(
@@ -356,6 +539,14 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         from assets.lifecycle.evaluation import comparison_png, curve_figures, evaluate
 
         registry = mlflow_registry.registry()
+        ch_version = challenger["version"]
+        holdout_version = _holdout_version(holdout)
+        trained_against = challenger.get("holdout_version")
+        if trained_against is not None and holdout_version is not None and trained_against != holdout_version:
+            raise Failure(
+                f"{uc} v{ch_version} was trained without holdout v{trained_against}, but the holdout is now "
+                f"v{holdout_version}, whose rows it may have trained on: retrain it"
+            )
         frame = holdout.read()
         records = _records(spec, frame)
         mlflow.set_tracking_uri(registry.tracking_uri)
@@ -365,13 +556,18 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             predictions = model.predict(records)
             return evaluate(holdout, frame, predictions, spec.task), predictions
 
-        ch_version = challenger["version"]
         ch_eval, ch_pred = score(ch_version)
         current = registry.get_alias(uc, CHAMPION)
         champ_version = str(current.version) if current is not None else None
         champ_eval = None
+        note = None
         if champ_version is not None:
             champ_eval = ch_eval if champ_version == ch_version else score(champ_version)[0]
+            if holdout_version is not None:
+                excluded = (current.tags or {}).get(HOLDOUT_VERSION_TAG)
+                note = champion_comparable(
+                    holdout_version, getattr(holdout, "fresh", True), int(excluded) if excluded else None
+                )
         side_by_side = pd.DataFrame(
             {
                 "metric": list(ch_eval.metrics),
@@ -381,7 +577,8 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
                 ],
             }
         )
-        figures_dir = _lifecycle_dir(spec) / "evaluation"
+        figures_dir = _run_dir(spec, context.run_id) / "evaluation"
+        figures_dir.mkdir(exist_ok=True)
         with registry.start_run(
             uc, run_name=f"evaluation v{ch_version}", tags={"flywheel.stage": "evaluation"}
         ):
@@ -403,27 +600,36 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         client = registry.client
         for k, v in ch_eval.metrics.items():
             client.set_model_version_tag(uc, ch_version, f"holdout_{k}", f"{v:.6f}")
-        primary_value = ch_eval.metrics[spec.primary_metric]
+        primary_value = ch_eval.metrics.get(spec.primary_metric, float("nan"))
         client.set_model_version_tag(uc, ch_version, "flywheel.primary_metric_value", f"{primary_value:.6f}")
+        path = evaluation_path(uc, ch_version)
         result = {
             "challenger_version": ch_version,
             "champion_version": champ_version,
             "challenger_metrics": ch_eval.metrics,
             "champion_metrics": champ_eval.metrics if champ_eval else None,
+            "champion_comparable": note is None,
+            "comparison_note": note,
             "holdout_path": holdout.path,
+            "holdout_version": holdout_version,
             "holdout_rows": len(frame),
+            "evaluation_path": str(path),
+            "dagster_run_id": context.run_id,
         }
-        (_lifecycle_dir(spec) / "evaluation.json").write_text(json.dumps(result, indent=1))
+        atomic_write_text(path, json.dumps(result, indent=1))
         context.add_output_metadata(
             {
                 "challenger_version": int(ch_version),
                 "champion_version": int(champ_version) if champ_version else None,
-                f"holdout_{spec.primary_metric}": float(ch_eval.metrics[spec.primary_metric]),
+                "holdout_version": holdout_version,
+                f"holdout_{spec.primary_metric}": float(primary_value),
+                "champion_comparison": note or "fair (the champion never trained on this holdout)",
                 "side_by_side": _md_table(side_by_side),
                 "holdout_report": _md_table(ch_eval.report.head(40)),
                 "side_by_side_plot": MetadataValue.md(_png_markdown(compared)),
                 "pr_curves": MetadataValue.path(str(figures[0])),
                 "roc_curves": MetadataValue.path(str(figures[1])),
+                "evaluation_path": MetadataValue.path(str(path)),
             }
         )
         return result
@@ -453,28 +659,58 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         kinds={"mlflow"},
         automation_condition=AutomationCondition.eager()
         & AutomationCondition.all_deps_blocking_checks_passed(),
-        description="Moves alias 'champion' to the challenger once the promotion gate passed.",
+        description="Moves alias 'champion' to the evaluated challenger once the promotion gate passed, "
+        "if the aliases and the holdout are still what the evaluation saw (compare-and-set).",
     )
     def champion(
-        context: AssetExecutionContext, mlflow_registry: MlflowResource, evaluation_result: dict[str, Any]
-    ) -> dict[str, Any]:
+        context: AssetExecutionContext, config: ChampionConfig, mlflow_registry: MlflowResource,
+        evaluation_result: dict[str, Any],
+    ) -> dict[str, Any]:  # fmt: skip
+        from assets.lifecycle.holdout import HoldoutStore
+
+        if config.challenger_version:
+            path = evaluation_path(uc, config.challenger_version)
+            if not path.exists():
+                raise Failure(f"{uc} v{config.challenger_version} was never evaluated (no {path})")
+            evaluation_result = json.loads(path.read_text())
         registry = mlflow_registry.registry()
-        decision = gate_decision(context.instance, spec, evaluation_result)
-        version = evaluation_result["challenger_version"]
-        if not decision.passed:
-            raise Failure(f"refusing to promote {uc} v{version}: {decision.summary()}")
-        current = registry.get_alias(uc, CHAMPION)
-        if current is not None and str(current.version) == version:
-            entry = {"version": version, "previous": version, "reason": "already champion", "action": "none"}
-        else:
-            entry = registry.promote(uc, version, reason=decision.summary(), actor="flywheel-gate")
+        version = str(evaluation_result["challenger_version"])
+        with registry.locked(uc):  # nothing moves an alias between the checks and the promotion
+            current = registry.get_alias(uc, CHAMPION)
+            champion_now = str(current.version) if current is not None else None
+            decision = gate_decision(context.instance, spec, evaluation_result)
+            if champion_now == version:
+                entry = {
+                    "version": version,
+                    "previous": version,
+                    "reason": "already champion",
+                    "action": "none",
+                }
+            else:
+                challenger_now = registry.get_alias(uc, CHALLENGER)
+                holdout_now = HoldoutStore(_lifecycle_dir(spec) / "holdout").current()
+                conflicts = promotion_conflicts(
+                    evaluation_result,
+                    challenger_now=str(challenger_now.version) if challenger_now is not None else None,
+                    champion_now=champion_now,
+                    holdout_now=holdout_now.version if holdout_now is not None else None,
+                    rolled_back=registry.rolled_back(uc, version),
+                )
+                if conflicts:
+                    raise Failure(
+                        description=f"refusing to promote {uc} v{version}: " + "; ".join(conflicts),
+                        metadata={"conflicts": MetadataValue.json(conflicts)},
+                    )
+                if not decision.passed:
+                    raise Failure(f"refusing to promote {uc} v{version}: {decision.summary()}")
+                entry = registry.promote(uc, version, reason=decision.summary(), actor="flywheel-gate")
         context.add_output_metadata(
             {
                 "champion_version": int(version),
                 "previous_version": entry.get("previous") or "none",
-                "reason": decision.summary(),
+                "reason": entry["reason"] if entry["action"] == "none" else decision.summary(),
                 f"holdout_{spec.primary_metric}": float(
-                    evaluation_result["challenger_metrics"][spec.primary_metric]
+                    evaluation_result["challenger_metrics"].get(spec.primary_metric, float("nan"))
                 ),
             }
         )

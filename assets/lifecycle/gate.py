@@ -1,8 +1,15 @@
 """The promotion gate's rule, as a pure function: the asset check and the champion asset both call it,
-so a champion can never be moved on a decision the gate did not make."""
+so a champion can never be moved on a decision the gate did not make.
+
+The gate fails closed: a metric that is missing, not a number, NaN or infinite fails it, wherever it
+is needed (a threshold, the primary metric, the champion's side of the comparison). Comparisons with
+NaN are always false, so without this a NaN would pass every "not below the floor" test.
+"""
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +23,18 @@ class GateDecision:
         return ("PASS: " if self.passed else "FAIL: ") + "; ".join(self.reasons)
 
 
+def _finite(metrics: Mapping[str, object], name: str, whose: str) -> tuple[float | None, str | None]:
+    """(value, None) for a finite number, else (None, why it cannot be used)."""
+    if name not in metrics or metrics[name] is None:
+        return None, f"{name} missing from the {whose}'s evaluation"
+    value = metrics[name]
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None, f"{whose}'s {name}={value!r} is not a number"
+    if not math.isfinite(float(value)):
+        return None, f"{whose}'s {name}={value} is not finite"
+    return float(value), None
+
+
 def decide(
     challenger: Mapping[str, float],
     champion: Mapping[str, float] | None,
@@ -24,32 +43,42 @@ def decide(
     tolerance: float,
     failed_data_checks: Sequence[str] = (),
     higher_is_better: bool = True,
+    champion_note: str | None = None,
 ) -> GateDecision:
-    """Pass only when every absolute threshold holds, the primary metric does not regress against
-    the champion by more than ``tolerance``, and no upstream data check failed.
+    """Pass only when every absolute threshold holds, the primary metric is a finite number and does
+    not regress against the champion by more than ``tolerance``, and no upstream data check failed.
 
-    With no champion (first run) only the thresholds apply.
+    With no champion (first run) only the thresholds apply; so they do when ``champion`` is None
+    because the champion cannot be compared fairly (``champion_note`` says why, e.g. it trained on
+    rows of the current holdout).
     """
     reasons: list[str] = []
     ok = True
     sign = 1.0 if higher_is_better else -1.0
     for metric, floor in thresholds.items():
-        value = challenger.get(metric)
-        if value is None:
+        value, problem = _finite(challenger, metric, "challenger")
+        if problem is not None:
             ok = False
-            reasons.append(f"{metric} missing from the challenger's evaluation")
+            reasons.append(problem)
         elif sign * (value - floor) < 0:
             ok = False
             reasons.append(f"{metric}={value:.4f} misses threshold {floor:.4f}")
         else:
             reasons.append(f"{metric}={value:.4f} meets threshold {floor:.4f}")
+    new, problem = _finite(challenger, primary_metric, "challenger")
+    if problem is not None and primary_metric not in thresholds:
+        ok = False
+        reasons.append(problem)
     if champion is None:
-        reasons.append("no champion yet: thresholds alone decide")
+        note = f"{champion_note}: " if champion_note else "no champion yet: "
+        reasons.append(note + "thresholds alone decide")
     else:
-        new, old = challenger.get(primary_metric), champion.get(primary_metric)
+        old, champion_problem = _finite(champion, primary_metric, "champion")
         if new is None or old is None:
             ok = False
-            reasons.append(f"{primary_metric} missing for challenger or champion")
+            reasons.append(
+                f"cannot compare {primary_metric} with the champion: {champion_problem or problem}"
+            )
         elif sign * (new - old) < -tolerance:
             ok = False
             reasons.append(f"{primary_metric} regresses {old:.4f} -> {new:.4f} (tolerance {tolerance:.4f})")

@@ -3,6 +3,11 @@
 Membership is decided by a hash of the record id, so it does not depend on row order or on which
 machine draws it. The rows themselves are stored (not just ids), so later changes to the source
 table cannot change what a model is judged on.
+
+A new holdout (replacing one) is drawn only from rows no registered model version trained on, so
+that the champion, too, is judged on records it never saw. When there are none left, it is drawn
+from every row and marked not ``fresh``: the champion has seen some of it, so the gate cannot
+compare a challenger with it and judges on thresholds alone until a champion trained without it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+
+from orchestration.files import atomic_write_text
 
 
 def in_holdout(ids: pd.Series, fraction: float, salt: str) -> pd.Series:
@@ -27,6 +35,24 @@ def in_holdout(ids: pd.Series, fraction: float, salt: str) -> pd.Series:
     return ids.map(bucket) < cutoff
 
 
+def draw_holdout(
+    ids: pd.Series, fraction: float, salt: str, eligible: np.ndarray, untrained: np.ndarray
+) -> tuple[np.ndarray, bool]:
+    """(mask, fresh): the rows of a new holdout version.
+
+    ``eligible`` may be drawn at all; ``untrained`` no registered version trained on. The draw keeps
+    to eligible untrained rows (all of them when the hash picks none: a holdout must hold something);
+    with no such row it falls back to every eligible row, ``fresh=False``.
+    """
+    eligible = np.asarray(eligible, dtype=bool)
+    pool = eligible & np.asarray(untrained, dtype=bool)
+    hashed = in_holdout(ids, fraction, salt).to_numpy(dtype=bool)
+    if not pool.any():
+        return hashed & eligible, False
+    mask = hashed & pool
+    return (mask if mask.any() else pool), True
+
+
 @dataclass(frozen=True)
 class HoldoutVersion:
     version: int
@@ -34,6 +60,8 @@ class HoldoutVersion:
     rows: int
     created_at: str
     reason: str
+    #: Drawn only from rows no registered version had trained on (older manifests: assumed).
+    fresh: bool = True
 
 
 class HoldoutStore:
@@ -51,13 +79,16 @@ class HoldoutStore:
         if not entries:
             return None
         e = entries[-1]
-        return HoldoutVersion(e["version"], self.root / e["file"], e["rows"], e["created_at"], e["reason"])
+        return HoldoutVersion(
+            e["version"], self.root / e["file"], e["rows"], e["created_at"], e["reason"], e.get("fresh", True)
+        )
 
     def history(self) -> list[dict]:
         return self._entries()
 
-    def freeze(self, rows: pd.DataFrame, reason: str) -> HoldoutVersion:
-        """Store ``rows`` as the next holdout version and make it current."""
+    def freeze(self, rows: pd.DataFrame, reason: str, fresh: bool = True) -> HoldoutVersion:
+        """Store ``rows`` as the next holdout version and make it current (the manifest is replaced
+        atomically, so a reader sees the old current version or the new one)."""
         entries = self._entries()
         version = (entries[-1]["version"] + 1) if entries else 1
         self.root.mkdir(parents=True, exist_ok=True)
@@ -69,6 +100,7 @@ class HoldoutStore:
             "rows": len(rows),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "reason": reason,
+            "fresh": fresh,
         }
-        self.manifest.write_text(json.dumps(entries + [entry], indent=1))
+        atomic_write_text(self.manifest, json.dumps(entries + [entry], indent=1))
         return self.current()  # type: ignore[return-value]

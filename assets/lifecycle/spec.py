@@ -33,6 +33,42 @@ class LabelledTable:
         return pd.read_parquet(self.path)
 
 
+@dataclass(frozen=True)
+class HoldoutTable(LabelledTable):
+    """The frozen holdout as passed between assets: which version, and whether it was drawn only
+    from rows no registered model version had trained on (``fresh``)."""
+
+    version: int | None = None
+    fresh: bool = True
+
+
+@dataclass(frozen=True)
+class TrainingSet(LabelledTable):
+    """A training set, with the holdout version it excludes: a challenger trained on it may only be
+    judged on that holdout (a newer one may hold rows it trained on)."""
+
+    holdout_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ContentKey:
+    """What makes two records the same record, whatever their ids: the holdout is held out by
+    content, so a copy of a holdout record under a new id (a duplicate in the source, a simulated
+    record re-emitted from the clean table, an annotation) is never trained on.
+
+    ``text`` columns compare casefolded with whitespace collapsed; ``numbers`` columns compare
+    rounded to ``decimals`` places (a value that went through JSON and back is the same value).
+    """
+
+    text: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+    decimals: int = 6
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.text, *self.numbers)
+
+
 #: A trainer: (training frame, labels, seed) -> an MLflow PythonModel honouring the model contract.
 Trainer = Callable[["pd.DataFrame", list[str], int], Any]
 #: Trainers by name, or a lazy reference to such a mapping (``"assets.disaster.model:TRAINERS"``):
@@ -70,6 +106,8 @@ class LifecycleSpec:
     #: Rows that may be drawn into the holdout (default: all). Weakly labelled use cases keep the
     #: holdout to hand labels, so that held-out metrics are measured against people, not rules.
     holdout_eligible: Callable[[pd.DataFrame], pd.Series] | None = None
+    #: How records are compared with the holdout besides their id (None: by id only).
+    content_key: ContentKey | None = None
 
     def key(self, suffix: str) -> AssetKey:
         return AssetKey(f"{self.use_case}_{suffix}")

@@ -33,7 +33,7 @@ from dagster import (
 )
 
 from assets.lifecycle.factory import build_lifecycle
-from assets.lifecycle.spec import LabelledTable, LifecycleSpec
+from assets.lifecycle.spec import ContentKey, LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop, predictions_table
 from assets.loop.schemas import RECORD_SCHEMAS
 from orchestration.run_tags import train_tags
@@ -282,6 +282,8 @@ SPEC = LifecycleSpec(
     pip_requirements="assets.tweets.model:pip_requirements",
     # Page labels are hand labels here: they reach the splits through tweets_weak_supervision.
     annotations=False,
+    # A tweet's content is its content hash (normalized text: no links, no RT prefix, casefolded).
+    content_key=ContentKey(text=("content_hash",)),
 )
 lifecycle = build_lifecycle(SPEC)
 LOOP = LoopSpec(
