@@ -285,7 +285,10 @@ SPEC = LifecycleSpec(
 )
 lifecycle = build_lifecycle(SPEC)
 LOOP = LoopSpec(
-    schema=RecordSchema(key_field="id_str", required=("text",)),
+    # The streamed tweet's full text, read as training read landed tweets.
+    schema=RecordSchema(
+        key_field="id_str", required=("text",), prepare="assets.tweets.parsing:stream_record"
+    ),
     strategy="least_confidence",
     budget=20,
     batch_size=500,
