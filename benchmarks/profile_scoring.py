@@ -33,7 +33,9 @@ def _one_run(defs, instance, kafka, cursor: str | None, batch: int) -> tuple[str
 
     os.environ["FLYWHEEL_BATCH_SIZE"] = str(batch)
     sensor = defs.resolve_sensor_def(streaming.SENSOR)
-    result = sensor(build_sensor_context(instance=instance, cursor=cursor, resources={"kafka": kafka}))
+    result = sensor(
+        build_sensor_context(instance=instance, cursor=cursor, resources=streaming.sensor_resources(kafka))
+    )
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     requests = result.run_requests or []

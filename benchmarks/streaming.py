@@ -86,6 +86,13 @@ SCORE_JOB = f"{USE_CASE}_score"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # events are still stored
 
 
+def sensor_resources(kafka: Any) -> dict[str, Any]:
+    """What the Kafka sensor asks for: the broker, and the registry it resolves the champion in."""
+    from resources.mlflow_registry import MlflowResource
+
+    return {"kafka": kafka, "mlflow_registry": MlflowResource(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])}
+
+
 def say(message: str) -> None:
     print(message, flush=True)
 
@@ -195,7 +202,9 @@ def sensor_path(defs, instance, kafka, cursor: str | None, expected: int) -> tup
     while scored < expected:
         if time.monotonic() > deadline:
             raise SystemExit(f"sensor path scored {scored} of {expected} records within an hour")
-        result = sensor(build_sensor_context(instance=instance, cursor=cursor, resources={"kafka": kafka}))
+        result = sensor(
+            build_sensor_context(instance=instance, cursor=cursor, resources=sensor_resources(kafka))
+        )
         ticks += 1
         for request in getattr(result, "dynamic_partitions_requests", None) or []:
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -391,6 +400,18 @@ def wait_scored(id_prefix: str, expected: int, timeout: float) -> pd.DataFrame:
         time.sleep(0.5)
 
 
+def wait_runs_done(timeout: float = 180) -> None:
+    """Let the runs in progress finish (their annotation step) before the daemon is stopped."""
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    busy = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING]
+    busy.append(DagsterRunStatus.STARTED)
+    instance = DagsterInstance.get()
+    deadline = time.monotonic() + timeout
+    while instance.get_runs(RunsFilter(statuses=busy)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def steady_load(rate: float, seconds: float, seed: int, log_dir: Path) -> PathFigures:
     from orchestration.settings import get_settings
     from orchestration.simulate import simulate
@@ -401,6 +422,7 @@ def steady_load(rate: float, seconds: float, seed: int, log_dir: Path) -> PathFi
         produced = simulate(get_settings(), USE_CASE, records, rate=rate, seed=seed)
         say(f"[steady] produced in {produced.seconds:.1f}s; waiting for the last predictions ...")
         rows = wait_scored(f"sim-{seed}-", records, timeout=600)
+        wait_runs_done()
     wall = float(rows["scored_at"].max() - rows["produced_at"].min())
     latencies = (rows["scored_at"] - rows["produced_at"]).to_numpy(dtype=float)
     return PathFigures(records, wall, latencies)
@@ -419,6 +441,7 @@ def burst_load(records: int, seed: int, model: Any, log_dir: Path) -> tuple[Path
     since = time.time()
     with daemon_serving(log_dir, FLYWHEEL_BATCH_SIZE=str(batch)):
         rows = wait_scored(f"sim-{seed}-", records, timeout=900)
+        wait_runs_done()
     instance = DagsterInstance.get()
     runs = [
         r

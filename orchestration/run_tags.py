@@ -24,3 +24,10 @@ def train_tags(use_case: str) -> dict[str, str]:
     """Training runs queue one per use case, and are not retried by the instance: a challenger the
     gate refused would be refused again (the labels sensor and the nightly schedule try later)."""
     return {TRAIN_TAG: use_case, MAX_RETRIES_TAG: "0"}
+
+
+#: On scoring runs the Kafka sensor requests: the champion version it resolved at the tick, and where
+#: that version's artifacts are, so the run loads it without a registry round trip and every retry
+#: of the run scores with the same version.
+CHAMPION_VERSION_TAG = "flywheel/champion_version"
+CHAMPION_URI_TAG = "flywheel/champion_uri"

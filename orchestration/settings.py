@@ -73,6 +73,9 @@ class Settings:
     #: ``FLYWHEEL_SENSORS=on`` makes every sensor start running by default (``flywheel serve
     #: --sensors on``); otherwise they start stopped and are switched on in the UI.
     sensors_on: bool = False
+    #: How long a failed (retries spent) or never-run scoring partition waits before the rescore
+    #: sensor requests it again (``FLYWHEEL_RESCORE_GRACE_SECONDS``).
+    rescore_grace_seconds: float = 120.0
 
     def topic(self, use_case: str, kind: str = "records") -> str:
         """``<prefix><use_case>.<kind>``: ``records`` in, ``predictions`` and ``deadletter`` out."""
@@ -150,6 +153,7 @@ def get_settings() -> Settings:
         scoring_concurrency=max(1, _int_env("FLYWHEEL_SCORING_CONCURRENCY", 2)),
         sensor_interval_seconds=max(1, _int_env("FLYWHEEL_SENSOR_INTERVAL_SECONDS", 5)),
         sensors_on=(_env("FLYWHEEL_SENSORS") or "off").lower() in ("on", "1", "true", "yes"),
+        rescore_grace_seconds=float(_env("FLYWHEEL_RESCORE_GRACE_SECONDS") or 120.0),
     )
 
 

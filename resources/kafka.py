@@ -4,6 +4,12 @@ Dagster has no Kafka integration; this resource is the one place that knows how 
 broker. Sensors use :meth:`KafkaResource.end_offsets` to see lag without joining a consumer group;
 assets consume exact offset ranges with :meth:`KafkaResource.read_range` so a partition of work
 is always the same records, however often it is re-run.
+
+Reading a range never resets silently: consumers use ``auto_offset_reset="none"``. Offsets below the
+log start (deleted by retention, or by ``DeleteRecords``) are clamped to it and reported as an
+``expired`` range; offsets inside the range that the log no longer holds (compacted away, or taken
+by transaction markers) are reported as a ``gap``; the read stops at the range's end offset, not at
+a record count. What a range read returns therefore always accounts for every offset in the range.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -24,9 +30,9 @@ if TYPE_CHECKING:  # kafka-python is imported where a client is made: loading de
 _EXISTING_TOPICS: set[tuple[str, str]] = set()
 
 
-@dataclass(frozen=True)
-class KafkaRecord:
-    """One consumed record with its coordinates (what makes it unique in the log)."""
+class KafkaRecord(NamedTuple):
+    """One consumed record with its coordinates (what makes it unique in the log). A tuple: a
+    100k-record batch makes 100k of them, and a frozen dataclass costs several times more to build."""
 
     topic: str
     partition: int
@@ -34,6 +40,36 @@ class KafkaRecord:
     key: str | None
     value: bytes
     timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class MissingRange:
+    """Offsets ``[start, end)`` of a partition that a range read found no records for, and why:
+    ``expired`` (below the log start: retention or DeleteRecords) or ``gap`` (compacted away, or
+    transaction markers)."""
+
+    partition: int
+    start: int
+    end: int
+    reason: str
+
+
+@dataclass
+class RangeRead:
+    """The records of a range read, and the offsets of the range it could not return."""
+
+    records: list[KafkaRecord]
+    missing: list[MissingRange]
+
+    def __iter__(self) -> Iterator[KafkaRecord]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def accounted(self) -> int:
+        """Offsets covered: records plus missing offsets (equals the range size after a full read)."""
+        return len(self.records) + sum(m.end - m.start for m in self.missing)
 
 
 class KafkaResource(ConfigurableResource):
@@ -62,7 +98,9 @@ class KafkaResource(ConfigurableResource):
         kwargs = {
             "group_id": group_id,
             "enable_auto_commit": False,
-            "auto_offset_reset": "earliest",
+            # Never jump silently: an offset the log no longer holds raises, and the caller accounts
+            # for it (see ``read_range``).
+            "auto_offset_reset": "none",
             "request_timeout_ms": self.request_timeout_ms,
             **self._common(),
             **overrides,
@@ -75,7 +113,13 @@ class KafkaResource(ConfigurableResource):
         return KafkaAdminClient(request_timeout_ms=self.request_timeout_ms, **self._common())
 
     # -- topics -------------------------------------------------------------------------------
-    def ensure_topic(self, name: str, partitions: int | None = None, replication: int | None = None) -> bool:
+    def ensure_topic(
+        self,
+        name: str,
+        partitions: int | None = None,
+        replication: int | None = None,
+        config: dict[str, str] | None = None,
+    ) -> bool:
         """Create the topic if it is missing. Returns True when it was created now.
 
         Topics seen to exist are remembered for the process (a scoring batch asks for its two output
@@ -95,6 +139,7 @@ class KafkaResource(ConfigurableResource):
                 name=name,
                 num_partitions=partitions or self.default_partitions,
                 replication_factor=replication or self.replication_factor,
+                topic_configs=dict(config or {}),
             )
             try:
                 admin.create_topics([topic])
@@ -135,6 +180,25 @@ class KafkaResource(ConfigurableResource):
         finally:
             consumer.close()
 
+    def topic_id(self, topic: str) -> str | None:
+        """The topic's id as 32 hex digits (a new one when a topic is deleted and created again), or
+        None when the topic does not exist."""
+        from confluent_kafka import KafkaException, TopicCollection
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "client.id": self.client_id})
+        timeout = self.request_timeout_ms / 1000
+        futures = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout)
+        try:
+            description = futures[topic].result()
+        except KafkaException as exc:
+            if "UNKNOWN_TOPIC" in str(exc):
+                return None
+            raise
+        uid = description.topic_id  # 128 bits; its str() is base64 (with + and /), so hex instead
+        mask = (1 << 64) - 1
+        return f"{uid.get_most_significant_bits() & mask:016x}{uid.get_least_significant_bits() & mask:016x}"
+
     # -- reading and writing -------------------------------------------------------------------
     def read_range(
         self,
@@ -142,52 +206,78 @@ class KafkaResource(ConfigurableResource):
         ranges: dict[int, tuple[int, int]],
         poll_timeout_ms: int = 1000,
         max_idle_polls: int = 30,
-    ) -> Iterator[KafkaRecord]:
-        """Yield exactly the records in ``[start, end)`` for each partition, without a consumer group.
+    ) -> RangeRead:
+        """The records in ``[start, end)`` of each partition, without a consumer group, and the offsets
+        of those ranges the log no longer holds (``MissingRange``: expired or gap).
 
         Assigning partitions and seeking (rather than subscribing) is what makes a re-run of the
-        same range read the same records.
+        same range read the same records. A partition is done when the consumer's position reaches
+        the range's end offset, so gaps (compaction, transaction markers) end the read correctly.
         """
         from kafka import TopicPartition
+        from kafka.errors import OffsetOutOfRangeError
 
         wanted = {p: (s, e) for p, (s, e) in ranges.items() if e > s}
+        read = RangeRead([], [])
         if not wanted:
-            return
-        consumer = self.consumer(group_id=None)
+            return read
+        # Large polls: the default 500 records a poll made polling overhead a third of a 100k read.
+        consumer = self.consumer(group_id=None, max_poll_records=50_000)
         try:
-            tps = [TopicPartition(topic, p) for p in wanted]
-            consumer.assign(tps)
-            for tp in tps:
-                consumer.seek(tp, wanted[tp.partition][0])
-            remaining = dict(wanted)
+            tps = {p: TopicPartition(topic, p) for p in wanted}
+            consumer.assign(list(tps.values()))
+            expected = {p: s for p, (s, _e) in wanted.items()}  # next offset each partition owes
+
+            def clamp(partitions: list[int]) -> None:
+                """Seek past what retention deleted, recording it as expired."""
+                starts = consumer.beginning_offsets([tps[p] for p in partitions])
+                for p in partitions:
+                    log_start, end = starts[tps[p]], wanted[p][1]
+                    if log_start > expected[p]:
+                        read.missing.append(MissingRange(p, expected[p], min(log_start, end), "expired"))
+                        expected[p] = min(log_start, end)
+                    consumer.seek(tps[p], expected[p])
+
+            clamp(list(wanted))
+            append = read.records.append
+            remaining = {p for p in wanted if expected[p] < wanted[p][1]}
+            for p in set(wanted) - remaining:
+                consumer.pause(tps[p])
             idle = 0
             while remaining and idle < max_idle_polls:
-                batch = consumer.poll(timeout_ms=poll_timeout_ms)
+                try:
+                    batch = consumer.poll(timeout_ms=poll_timeout_ms)
+                except OffsetOutOfRangeError:  # retention deleted more while reading
+                    clamp(sorted(remaining))
+                    continue
                 idle = 0 if batch else idle + 1
                 for tp, records in batch.items():
-                    if tp.partition not in remaining:
+                    p = tp.partition
+                    if p not in remaining:
                         continue
-                    end = remaining[tp.partition][1]
+                    end = wanted[p][1]
                     for rec in records:
                         if rec.offset >= end:
                             break
-                        yield KafkaRecord(
-                            topic=rec.topic,
-                            partition=rec.partition,
-                            offset=rec.offset,
-                            key=rec.key.decode() if rec.key is not None else None,
-                            value=rec.value,
-                            timestamp_ms=rec.timestamp,
-                        )
-                    if consumer.position(tp) >= end:
-                        remaining.pop(tp.partition)
-                        consumer.pause(tp)
+                        if rec.offset > expected[p]:
+                            read.missing.append(MissingRange(p, expected[p], rec.offset, "gap"))
+                        key = rec.key.decode() if rec.key is not None else None
+                        append(KafkaRecord(topic, p, rec.offset, key, rec.value, rec.timestamp))
+                        expected[p] = rec.offset + 1
+                for p in sorted(remaining):  # also when a poll returned nothing (trailing markers)
+                    end = wanted[p][1]
+                    if consumer.position(tps[p]) >= end:
+                        if expected[p] < end:  # the range ends in a gap
+                            read.missing.append(MissingRange(p, expected[p], end, "gap"))
+                            expected[p] = end
+                        remaining.discard(p)
+                        consumer.pause(tps[p])
             if remaining:
-                raise TimeoutError(
-                    f"could not read {topic} ranges {remaining} (records missing or broker slow)"
-                )
+                owed = {p: (expected[p], wanted[p][1]) for p in sorted(remaining)}
+                raise TimeoutError(f"could not read {topic} ranges {owed} (records missing or broker slow)")
         finally:
             consumer.close()
+        return read
 
     def publisher(self) -> Publisher:
         """A librdkafka producer for batches of encoded records (see :class:`Publisher`)."""
@@ -222,6 +312,14 @@ class Publisher:
         from confluent_kafka import Producer
 
         self.timeout_ms = timeout_ms
+        self.queued = 0
+        errors: list[str] = []
+        self.errors = errors
+
+        def delivered(error: Any, _message: Any) -> None:  # a closure, not a bound method: no cycle
+            if error is not None:
+                errors.append(str(error))
+
         self.producer = Producer(
             {
                 "bootstrap.servers": bootstrap_servers,
@@ -232,26 +330,27 @@ class Publisher:
                 "batch.size": 1 << 20,
                 "queue.buffering.max.messages": 1_000_000,
                 "message.timeout.ms": timeout_ms,
+                # Only failed deliveries call back into Python (100k callbacks cost a third of a second).
+                "delivery.report.only.error": True,
+                "on_delivery": delivered,
             }
         )
-        self.queued = 0
-        self.errors: list[str] = []
-
-    def _delivered(self, error: Any, _message: Any) -> None:
-        if error is not None:
-            self.errors.append(str(error))
 
     def produce(self, topic: str, keys: list[bytes | None], values: list[bytes]) -> None:
         if len(keys) != len(values):
             raise ValueError(f"{len(keys)} keys for {len(values)} values")
         produce = self.producer.produce
         for key, value in zip(keys, values, strict=True):
-            while True:
-                try:
-                    produce(topic, value=value, key=key, on_delivery=self._delivered)
-                    break
-                except BufferError:  # local queue full: let librdkafka send some first
+            try:
+                produce(topic, value, key)
+            except BufferError:  # local queue full: let librdkafka send some first, then once more
+                while True:
                     self.producer.poll(0.05)
+                    try:
+                        produce(topic, value, key)
+                        break
+                    except BufferError:
+                        continue
         self.queued += len(values)
 
     def flush(self) -> int:

@@ -196,6 +196,17 @@ class MlflowRegistry:
         except _mlflow_errors():
             return None
 
+    def champion_location(self, use_case: str) -> tuple[str, str] | None:
+        """``(version, artifact URI)`` of the current champion, or None when there is none.
+
+        The artifact URI (``file:///…/artifacts`` beside a SQLite store) loads without another
+        registry round trip, which a scoring run would otherwise pay before its first prediction.
+        """
+        version = self.get_alias(use_case, CHAMPION)
+        if version is None:
+            return None
+        return str(version.version), self.client.get_model_version_download_uri(use_case, version.version)
+
     def versions(self, use_case: str) -> list[ModelVersion]:
         try:
             found = self.client.search_model_versions(f"name = '{use_case}'")

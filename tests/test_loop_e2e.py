@@ -15,11 +15,13 @@ from test_disaster_lifecycle import FAST_TRAINER, land_slice, run_pipeline
 from apps.annotate.cli import build_app, trained_label_sets
 from assets.lifecycle.factory import materialized_path
 from assets.loop.factory import PROBA_PREFIX, predictions_table
+from assets.loop.records import parse_ranges_key
 from assets.loop.uncertainty import multilabel_scores
 from orchestration.settings import Settings, get_settings
 from orchestration.simulate import simulate
 from resources.annotation_store import AnnotationStore
 from resources.kafka import KafkaResource
+from resources.mlflow_registry import MlflowResource
 
 RECORDS, BATCH, BUDGET = 300, 100, 20
 
@@ -40,7 +42,10 @@ def test_stream_to_labels_to_retraining(kafka_env: Settings, monkeypatch) -> Non
     report = simulate(get_settings(), "disaster", RECORDS, seed=5, poison_share=0.05)
     assert report.sent == RECORDS and report.poison > 0
     kafka = KafkaResource(bootstrap_servers=kafka_env.kafka_bootstrap_servers)
-    resources = {"kafka": kafka}
+    resources = {
+        "kafka": kafka,
+        "mlflow_registry": MlflowResource(tracking_uri=kafka_env.mlflow_tracking_uri),
+    }
 
     first = _tick(defs, "disaster_kafka_sensor", instance, None, resources)
     keys = [r.partition_key for r in first.run_requests]
@@ -174,12 +179,8 @@ def test_stream_to_labels_to_retraining(kafka_env: Settings, monkeypatch) -> Non
 
 
 def _in(key: str, partition: int, offset: int) -> bool:
-    for part in key.split(","):
-        p, span = part.split("=")
-        start, end = (int(x) for x in span.split("-"))
-        if int(p[1:]) == partition and start <= offset < end:
-            return True
-    return False
+    start, end = parse_ranges_key(key).get(partition, (0, 0))
+    return start <= offset < end
 
 
 def _annotations(settings: Settings):

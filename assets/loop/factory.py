@@ -34,13 +34,14 @@ from dagster import (
 )
 
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
-from assets.loop.records import RecordSchema, parse_ranges_key
-from orchestration.run_tags import score_tags, train_tags
+from assets.loop.records import RecordSchema, key_topic_tag, parse_ranges_key, prepare_record, topic_tag
+from orchestration.run_tags import CHAMPION_URI_TAG, CHAMPION_VERSION_TAG, score_tags, train_tags
 from orchestration.settings import get_settings
 from resources.annotation_resource import AnnotationStoreResource
 from resources.kafka import KafkaResource
-from resources.mlflow_registry import CHAMPION, MlflowResource
+from resources.mlflow_registry import MlflowResource
 from sensors.kafka import build_kafka_sensor
+from sensors.rescore import build_rescore_sensor
 from sensors.retrain import build_retrain_sensor
 
 if TYPE_CHECKING:  # pandas, numpy and MLflow are imported by the steps that use them
@@ -96,12 +97,16 @@ def predictions_table(use_case: str, columns: list[str] | None = None) -> "pd.Da
 
 def _batch_metadata(batch: Any, version: str, path: str, published: int, written_at: float) -> dict:
     """What a scoring run's materialization carries: counts, model version, produce→prediction latency."""
-    predictions = batch.predictions
+    predictions, dead = batch.predictions, batch.deadletter
     latency = (written_at - predictions["produced_at"]) if len(predictions) else None
+    ranges = dead[dead["reason"].isin(["expired", "gap"])]
+    spans = (ranges["last_offset"] - ranges["offset"] + 1).groupby(ranges["reason"]).sum()
     return {
-        "rows_in": batch.rows_in,
+        "rows_in": batch.rows_in,  # records read = scored + dead-lettered
         "rows_scored": len(predictions),
-        "rows_deadlettered": len(batch.deadletter),
+        "rows_deadlettered": len(dead) - len(ranges),
+        "offsets_expired": int(spans.get("expired", 0)),
+        "offsets_gap": int(spans.get("gap", 0)),
         "deadletter_reasons": MetadataValue.json(batch.deadletter["reason"].value_counts().to_dict()),
         "model_version": version,
         "score_seconds": round(batch.score_seconds, 3),
@@ -111,6 +116,23 @@ def _batch_metadata(batch: Any, version: str, path: str, published: int, written
         "latency_p95_s": round(float(latency.quantile(0.95)), 3) if latency is not None else 0.0,
         "predictions_path": MetadataValue.path(path),
     }
+
+
+#: Predictions and dead-letter topics keep one value per record key (at-least-once delivery: a
+#: re-run publishes the same keys again).
+OUTPUT_TOPIC_CONFIG = {"cleanup.policy": "compact"}
+
+
+def _read_batch(kafka: KafkaResource, topic: str, key: str, ranges: dict[int, tuple[int, int]]) -> Any:
+    """The batch's records, or — when its topic was deleted and created again since the key was
+    handed out — none, with every offset of the key recorded as expired."""
+    from resources.kafka import MissingRange, RangeRead
+
+    tag = key_topic_tag(key)
+    if tag is not None and topic_tag(kafka.topic_id(topic)) != tag:
+        lost = [MissingRange(p, s, e, "expired") for p, (s, e) in sorted(ranges.items())]
+        return RangeRead([], lost)
+    return kafka.read_range(topic, ranges)
 
 
 def _scored_batch_asset(
@@ -144,21 +166,24 @@ def _scored_batch_asset(
         key = context.partition_key
         ranges = parse_ranges_key(key)
         topic = settings.topic(uc, loop.topic_kind)
+        read = _read_batch(kafka, topic, key, ranges)
         expected = sum(e - s for s, e in ranges.values())
-        messages = list(kafka.read_range(topic, ranges))
-        if len(messages) != expected:
-            raise Failure(
-                f"{topic} {key}: read {len(messages)} of {expected} records (deleted by retention?)"
-            )
+        if read.accounted() != expected:
+            raise Failure(f"{topic} {key}: {read.accounted()} of {expected} offsets accounted for")
+        messages = read.records
         registry = mlflow_registry.registry()
-        champion = registry.get_alias(uc, CHAMPION)
-        if champion is None:
-            raise Failure(
-                f"no {uc} champion to score with: materialize {uc} first (flywheel materialize {uc})"
-            )
-        version = str(champion.version)
-        model = load_champion(registry.tracking_uri, uc, version)
-        batch = score_messages(messages, loop.schema, model, version, topic)
+        pinned = context.run.tags.get(CHAMPION_VERSION_TAG)
+        if pinned:  # resolved by the sensor at the tick
+            version, uri = pinned, context.run.tags.get(CHAMPION_URI_TAG)
+        else:  # a hand-launched or rescore run: the champion now
+            location = registry.champion_location(uc)
+            if location is None:
+                raise Failure(
+                    f"no {uc} champion to score with: materialize {uc} first (flywheel materialize {uc})"
+                )
+            version, uri = location
+        model = load_champion(registry.tracking_uri, uc, version, uri)
+        batch = score_messages(messages, loop.schema, model, version, topic, read.missing)
         # Queued for librdkafka first: its threads send while the table partitions are written.
         publisher = kafka.publisher()
         for kind, frame, columns in (
@@ -167,7 +192,7 @@ def _scored_batch_asset(
         ):
             if len(frame):
                 out_topic = settings.topic(uc, kind)
-                kafka.ensure_topic(out_topic)
+                kafka.ensure_topic(out_topic, config=OUTPUT_TOPIC_CONFIG)
                 publisher.produce(out_topic, *keyed_json_lines(frame, columns))
         slot = batch_slot(key)
         path = write_partition(batch.predictions, uc, "predictions", slot)
@@ -233,7 +258,8 @@ def _annotation_candidates_asset(
         samples = [
             {
                 "sample_id": frame["key"].iat[i],
-                "payload": json.loads(frame["record"].iat[i]),
+                # What the model scored (the same preparation as scoring), not the raw message.
+                "payload": prepare_record(json.loads(frame["record"].iat[i]), loop.schema),
                 "score": float(scores[i]),
                 "strategy": strategy,
                 "model_version": frame["model_version"].iat[i],
@@ -350,6 +376,7 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:
             lag_asset_key=scored_batch.key,
         ),
         build_retrain_sensor(uc, retrain_job.name, loop.retrain_min_labels, minimum_interval_seconds=15),
+        build_rescore_sensor(uc, score_job.name, batches, scored_batch.key),
     ]
     nightly = ScheduleDefinition(
         name=f"{uc}_nightly_retrain",

@@ -6,7 +6,9 @@ reason and the batch goes on. ``rows in = rows scored + rows dead-lettered`` for
 
 An offset range set is written as a partition key ``p0=100-200,p1=50-150`` (start inclusive, end
 exclusive): readable in the UI, and the same ranges always give the same key, so a retried sensor
-tick or a re-run scores the same records into the same partition.
+tick or a re-run scores the same records into the same partition. The key starts with the topic's
+id (``3f9a2b1c:p0=100-200``): a topic deleted and created again starts over at offset 0, and its
+``p0=0-100`` must never overwrite the old topic's rows.
 """
 
 from __future__ import annotations
@@ -14,24 +16,46 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 Ranges = dict[int, tuple[int, int]]
 _PART = re.compile(r"^p(\d+)=(\d+)-(\d+)$")
+_TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+#: Characters of the topic id a key carries (enough to tell a recreated topic from the old one).
+TOPIC_TAG_LENGTH = 12
 
 
-def ranges_key(ranges: Ranges) -> str:
+def topic_tag(topic_id: str | None) -> str | None:
+    """The short form of a topic id that partition keys carry."""
+    return topic_id.replace("-", "")[:TOPIC_TAG_LENGTH] if topic_id else None
+
+
+def ranges_key(ranges: Ranges, topic_id: str | None = None) -> str:
+    """``<topic tag>:p0=100-200,p1=50-150`` (no tag when the topic id is unknown)."""
     parts = [f"p{p}={s}-{e}" for p, (s, e) in sorted(ranges.items()) if e > s]
     if not parts:
         raise ValueError("an offset range set must cover at least one record")
-    return ",".join(parts)
+    tag = topic_tag(topic_id)
+    return (f"{tag}:" if tag else "") + ",".join(parts)
+
+
+def key_topic_tag(key: str) -> str | None:
+    """The topic tag a partition key carries, or None for a key without one."""
+    tag, sep, _rest = key.partition(":")
+    return tag if sep else None
 
 
 def parse_ranges_key(key: str) -> Ranges:
+    tag, sep, body = key.partition(":")
+    if not sep:
+        body = key
+    elif not _TOPIC.match(tag):
+        raise ValueError(f"not an offset range key: {key!r} (bad topic tag {tag!r})")
     ranges: Ranges = {}
-    for part in key.split(","):
+    for part in body.split(","):
         match = _PART.match(part.strip())
         if not match:
             raise ValueError(f"not an offset range key: {key!r} (expected p<partition>=<start>-<end>,...)")
@@ -44,11 +68,31 @@ def parse_ranges_key(key: str) -> Ranges:
 
 @dataclass(frozen=True)
 class RecordSchema:
-    """What a use case's records must carry."""
+    """What a use case's records must carry.
+
+    ``prepare`` (a lazy reference ``"module:function"``) turns a message as it arrives into the record
+    the model scores, the same way training read it (tweets: the full text of ``extended_tweet`` /
+    ``full_text`` / the retweeted status, not the truncated ``text``); it raises ``ValueError`` for a
+    message that is not a record. Scoring and the annotation queue both go through it, so the
+    annotator labels exactly the text the model scored.
+    """
 
     key_field: str
     required: Sequence[str]
     numeric: Sequence[str] = ()
+    prepare: str | None = None
+
+
+@lru_cache(maxsize=16)
+def _prepare_function(target: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    from assets.lazy import resolve
+
+    return resolve(target)
+
+
+def prepare_record(record: dict[str, Any], schema: RecordSchema) -> dict[str, Any]:
+    """The record the model scores (``schema.prepare`` applied, if any)."""
+    return _prepare_function(schema.prepare)(record) if schema.prepare else record
 
 
 def parse_message(value: bytes | None, schema: RecordSchema) -> tuple[dict[str, Any] | None, str | None]:
@@ -61,6 +105,11 @@ def parse_message(value: bytes | None, schema: RecordSchema) -> tuple[dict[str, 
         return None, f"not_json: {exc.__class__.__name__}"
     if not isinstance(record, dict):
         return None, f"not_an_object: {type(record).__name__}"
+    if schema.prepare:
+        try:
+            record = prepare_record(record, schema)
+        except ValueError as exc:
+            return None, f"not_a_record: {str(exc)[:80]}"
     missing = [f for f in (schema.key_field, *schema.required) if record.get(f) in (None, "")]
     if missing:
         shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")

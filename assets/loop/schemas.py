@@ -19,7 +19,10 @@ ACTIVITY_SIGNALS: tuple[str, ...] = tuple(
 
 RECORD_SCHEMAS: dict[str, RecordSchema] = {
     "disaster": RecordSchema(key_field="id", required=("message",)),
-    "tweets": RecordSchema(key_field="id_str", required=("text",)),
+    # A streamed tweet is read as training read landed tweets (full text, not the truncated one).
+    "tweets": RecordSchema(
+        key_field="id_str", required=("text",), prepare="assets.tweets.parsing:stream_record"
+    ),
     "activity": RecordSchema(
         key_field="window_id", required=("stamp", *ACTIVITY_SIGNALS), numeric=ACTIVITY_SIGNALS
     ),

@@ -22,7 +22,7 @@ import pandas as pd
 
 from assets.loop.records import RecordSchema, parse_message
 from orchestration.settings import get_settings
-from resources.kafka import KafkaRecord
+from resources.kafka import KafkaRecord, MissingRange
 
 PROBA_PREFIX = "proba__"
 #: What each message on ``<uc>.predictions`` carries (the full probabilities stay in the table).
@@ -39,7 +39,10 @@ PUBLISHED_COLUMNS = (
 )
 #: Columns of every predictions partition, besides one ``proba__<class>`` per class.
 PREDICTION_COLUMNS = (*PUBLISHED_COLUMNS, "record")
-DEADLETTER_COLUMNS = ("topic", "partition", "offset", "key", "reason", "value")
+#: A dead-letter row is one poison message (``offset == last_offset``) or one range of offsets the
+#: log no longer held when the batch was read (``expired``: retention; ``gap``: compaction or
+#: transaction markers; ``value`` holds the range).
+DEADLETTER_COLUMNS = ("topic", "partition", "offset", "last_offset", "key", "reason", "value")
 
 _champions: dict[tuple[str, str, str], Any] = {}
 _champions_lock = threading.Lock()
@@ -49,8 +52,9 @@ _recent_predictions: dict[str, tuple[int, pd.DataFrame]] = {}
 _RECENT_LIMIT = 2
 
 
-def load_champion(tracking_uri: str, use_case: str, version: str) -> Any:
-    """The pyfunc of ``models:/<use_case>/<version>``, loaded once per process and version.
+def load_champion(tracking_uri: str, use_case: str, version: str, artifact_uri: str | None = None) -> Any:
+    """The pyfunc of ``models:/<use_case>/<version>`` (from ``artifact_uri`` when known: no registry
+    round trip), loaded once per process and version.
 
     A registered version never changes, so a long-lived process (the code server's run workers,
     ``execute_in_process`` in tests and benchmarks) pays MLflow's load — seconds for a TF-IDF model
@@ -62,7 +66,7 @@ def load_champion(tracking_uri: str, use_case: str, version: str) -> Any:
             import mlflow
 
             mlflow.set_tracking_uri(tracking_uri)
-            _champions[key] = mlflow.pyfunc.load_model(f"models:/{use_case}/{version}")
+            _champions[key] = mlflow.pyfunc.load_model(artifact_uri or f"models:/{use_case}/{version}")
         return _champions[key]
 
 
@@ -103,21 +107,20 @@ def split_messages(
 
 
 def _prediction_texts(values: Iterable[Any]) -> list[str]:
-    """Predictions as text: a class name as it is, a multi-label set as a JSON list (each label
-    encoded once, not once per record)."""
-    encoded: dict[Any, str] = {}
-
-    def as_json(label: Any) -> str:
-        if label not in encoded:
-            encoded[label] = json.dumps(label if isinstance(label, str) else str(label))
-        return encoded[label]
-
-    return [
-        "[" + ", ".join(as_json(label) for label in v) + "]"
-        if isinstance(v, list | tuple | np.ndarray)
-        else str(v)
-        for v in values
-    ]
+    """Predictions as text: a class name as it is, a multi-label set as a JSON list. Label sets
+    repeat (most messages get one of a few dozen), so each distinct set is encoded once."""
+    encoded: dict[tuple[str, ...], str] = {}
+    out: list[str] = []
+    for v in values:
+        if isinstance(v, list | tuple | np.ndarray):
+            labels = tuple(str(label) for label in v)
+            text = encoded.get(labels)
+            if text is None:
+                text = encoded[labels] = json.dumps(list(labels))
+            out.append(text)
+        else:
+            out.append(str(v))
+    return out
 
 
 def confidence(proba: np.ndarray, multilabel: bool) -> np.ndarray:
@@ -131,23 +134,32 @@ def confidence(proba: np.ndarray, multilabel: bool) -> np.ndarray:
 
 
 def score_messages(
-    messages: Sequence[KafkaRecord], schema: RecordSchema, model: Any, version: str, topic: str
+    messages: Sequence[KafkaRecord],
+    schema: RecordSchema,
+    model: Any,
+    version: str,
+    topic: str,
+    missing: Sequence[MissingRange] = (),
 ) -> ScoredBatch:
-    """Dead-letter poison messages and score the rest with ``model`` (a loaded pyfunc)."""
+    """Dead-letter poison messages (and the ``missing`` ranges of the read), score the rest with
+    ``model`` (a loaded pyfunc)."""
     started = time.time()
     good, poison = split_messages(messages, schema)
     # The fixed columns even when every message was poison, so the table always reads the same.
     predictions = pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     if good:
-        frame = pd.DataFrame([record for _m, record in good])
+        kept, records = zip(*good, strict=True)
+        frame = pd.DataFrame(list(records))
         output = model.predict(frame)
         scored_at = time.time()
+        # One transposition of the kept messages (tuples) instead of a loop per column.
+        _topics, partitions, offsets, _keys, values, stamps = zip(*kept, strict=True)
         labels = [c for c in output.columns if c != "prediction"]
         columns: dict[str, Any] = {
             "key": frame[schema.key_field].astype(str).to_numpy(),
             "topic": topic,
-            "partition": np.fromiter((m.partition for m, _r in good), dtype=np.int64, count=len(good)),
-            "offset": np.fromiter((m.offset for m, _r in good), dtype=np.int64, count=len(good)),
+            "partition": np.array(partitions, dtype=np.int64),
+            "offset": np.array(offsets, dtype=np.int64),
             "model_version": version,
             "prediction": _prediction_texts(output["prediction"]),
         }
@@ -155,21 +167,21 @@ def score_messages(
         columns.update({f"{PROBA_PREFIX}{c}": proba[:, j] for j, c in enumerate(labels)})
         multilabel = len(output) > 0 and isinstance(output["prediction"].iat[0], list | tuple | np.ndarray)
         columns["confidence"] = confidence(proba, multilabel)
-        columns["produced_at"] = (
-            np.fromiter((m.timestamp_ms for m, _r in good), dtype=np.float64, count=len(good)) / 1000.0
-        )
+        columns["produced_at"] = np.array(stamps, dtype=np.float64) / 1000.0
         columns["scored_at"] = scored_at
         # The message's own JSON: what arrived, byte for byte (and no re-serialisation per record).
-        columns["record"] = [m.value.decode("utf-8", errors="replace") for m, _r in good]
+        columns["record"] = [v.decode("utf-8", errors="replace") for v in values]
         predictions = pd.DataFrame(columns)
     deadletter = pd.DataFrame(
         {
             "topic": topic,
-            "partition": [m.partition for m, _r in poison],
-            "offset": [m.offset for m, _r in poison],
-            "key": [m.key for m, _r in poison],
-            "reason": [r for _m, r in poison],
-            "value": [(m.value or b"").decode("utf-8", errors="replace")[:10_000] for m, _r in poison],
+            "partition": [m.partition for m, _r in poison] + [g.partition for g in missing],
+            "offset": [m.offset for m, _r in poison] + [g.start for g in missing],
+            "last_offset": [m.offset for m, _r in poison] + [g.end - 1 for g in missing],
+            "key": [m.key for m, _r in poison] + [None] * len(missing),
+            "reason": [r for _m, r in poison] + [g.reason for g in missing],
+            "value": [(m.value or b"").decode("utf-8", errors="replace")[:10_000] for m, _r in poison]
+            + [f"p{g.partition}={g.start}-{g.end} ({g.end - g.start} offsets)" for g in missing],
         },
         columns=list(DEADLETTER_COLUMNS),
     )
@@ -177,13 +189,17 @@ def score_messages(
 
 
 def keyed_json_lines(frame: pd.DataFrame, columns: Sequence[str]) -> tuple[list[bytes], list[bytes]]:
-    """Kafka keys (``<partition>:<offset>``) and JSON values for every row, built by pandas in one go.
+    """Kafka keys (``<topic>:<partition>:<offset>`` of the record scored) and JSON values for every
+    row, built by pandas in one go. Values carry an ``id`` equal to the key, then ``columns``.
 
-    Values carry an ``id`` equal to the key, then ``columns``.
+    Output topics are compacted and delivery is at least once: a re-run publishes the same keys
+    again, and a consumer of the compacted topic sees one value per record.
     """
     if not len(frame):
         return [], []
-    ids = frame["partition"].astype(str) + ":" + frame["offset"].astype(str)
+    ids = (
+        frame["topic"].astype(str) + ":" + frame["partition"].astype(str) + ":" + frame["offset"].astype(str)
+    )
     body = frame[[c for c in columns if c in frame.columns]]
     body.insert(0, "id", ids.to_numpy())
     lines = body.to_json(orient="records", lines=True, date_format="iso", default_handler=str)
@@ -197,7 +213,7 @@ def tables(use_case: str, name: str) -> Path:
 
 def batch_slot(partition_key: str) -> str:
     """A folder name for an offset-range key (no ``=``, which would read as a Hive partition)."""
-    return partition_key.replace("=", "_").replace(",", "+")
+    return partition_key.replace("=", "_").replace(",", "+").replace(":", "@")
 
 
 def write_partition(frame: pd.DataFrame, use_case: str, name: str, slot: str) -> Path:

@@ -287,7 +287,7 @@ SPEC = LifecycleSpec(
 )
 lifecycle = build_lifecycle(SPEC)
 LOOP = LoopSpec(
-    schema=RECORD_SCHEMAS[USE_CASE],
+    schema=RECORD_SCHEMAS[USE_CASE],  # the streamed tweet's full text, read as training read it
     strategy="least_confidence",
     budget=20,
     batch_size=500,

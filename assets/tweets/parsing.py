@@ -216,6 +216,22 @@ def parse_tweet(obj: Any) -> dict[str, Any]:
     }
 
 
+def stream_record(obj: Any) -> dict[str, Any]:
+    """A tweet as it arrives on ``tweets.raw`` → the record the classifier scores, read exactly as
+    training read landed tweets (:func:`parse_tweet`: the full text of ``extended_tweet``,
+    ``full_text`` or the retweeted status, never the truncated ``text``). Raises ``ValueError`` for a
+    message that is not a usable tweet (a stream notice, no id, no text)."""
+    row = parse_tweet(obj)
+    created = row["created_at"]
+    return {
+        "id_str": row["id"],
+        "text": row["text"],
+        "user": row["user"],
+        "created_at": created.isoformat() if created is not None else None,
+        "urls": row["urls"],
+    }
+
+
 def parse_label(value: Any) -> int | None:
     """A hand label as 0/1; ``None`` when there is none (empty, NaN). Raises ``ValueError`` otherwise."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
