@@ -70,6 +70,10 @@ class LifecycleSpec:
     #: Rows that may be drawn into the holdout (default: all). Weakly labelled use cases keep the
     #: holdout to hand labels, so that held-out metrics are measured against people, not rules.
     holdout_eligible: Callable[[pd.DataFrame], pd.Series] | None = None
+    #: Turns rows of the source table back into records as they arrive on the topic, before the
+    #: ``record_columns`` are taken (default: the rows as they are). Activity converts signals back
+    #: into the units the watches send, which the clean table no longer holds. May be lazy.
+    to_records: Callable[[pd.DataFrame], pd.DataFrame] | str | None = None
 
     def key(self, suffix: str) -> AssetKey:
         return AssetKey(f"{self.use_case}_{suffix}")
