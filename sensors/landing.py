@@ -1,16 +1,25 @@
 """Landing sensor: new or changed objects under ``<landing>/<use_case>/`` → one run per object.
 
-Each landed object is a dynamic partition (partition key = object key). The cursor is the latest
-last-modified time seen plus the keys seen at exactly that time (not ``since_key``: S3 lists in
-key order, so a new file that sorts before old ones would be missed), so the cursor stays small
-however many files land. A replaced object gets a newer last-modified time and is ingested again,
-into the same partition; an unchanged object is never requested twice, and the run key
-(key@version) makes a retried tick harmless.
+Each landed object is a dynamic partition (partition key = object key). A file's last-modified time
+says little about when it landed: ``mv``, ``cp -p`` and ``rsync -t`` keep the source's time, and S3
+stamps a multipart upload with the time it *started*. So the cursor is not a high-water mark but the
+set of ``key@version`` seen (see :class:`LandingCursor`): an object is requested when its key@version
+is not in it, whatever its time; an unchanged object never is. To keep the cursor small it only holds
+the objects whose last-modified time is within ``lookback`` of the newest one seen (and at most
+``max_seen`` of them). Below that floor an object is requested only if its key is not a partition yet:
+a new file with an old date is still ingested; what is missed is an *already known* file replaced by
+content dated older than the floor (a week by default), which no timestamp can tell apart.
+
+Every run request carries the object key (``flywheel/object``) and the version the sensor saw
+(``flywheel/object_version``: S3 version id, else ETag and size; locally size and mtime in ns), so the
+run can check it reads that version. The run key is ``key@version`` plus the cursor's tick number, so
+a retried tick (same cursor) is harmless while a file deleted and landed again is a new run.
 """
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from dagster import (
@@ -28,21 +37,48 @@ from dagster import (
 from resources.object_store import ObjectInfo, ObjectStoreResource
 from sensors.status import default_sensor_status
 
+#: Tags every landing run carries.
+OBJECT_TAG = "flywheel/object"
+OBJECT_VERSION_TAG = "flywheel/object_version"
+#: How far below the newest last-modified time seen objects are still remembered by version.
+DEFAULT_LOOKBACK_SECONDS = 7 * 86_400.0
+#: At most this many key@version entries in the cursor (Dagster stores it with every tick).
+DEFAULT_MAX_SEEN = 10_000
+
 
 @dataclass(frozen=True)
 class LandingCursor:
-    last_modified: float = 0.0  # epoch seconds
-    keys_at_last_modified: tuple[str, ...] = ()
+    """What the sensor has seen: ``seen`` maps a key to (version, last-modified epoch seconds).
+
+    ``floor``: objects older than it are no longer remembered by version (None: no floor yet).
+    ``ticks``: ticks that requested runs so far (part of the run key). ``legacy``: an old-format
+    cursor (high-water mark and the keys at it), migrated on the next :func:`plan_new_objects`.
+    """
+
+    seen: Mapping[str, tuple[str, float]] = field(default_factory=dict)
+    floor: float | None = None
+    ticks: int = 0
+    legacy: tuple[float, tuple[str, ...]] | None = None
 
     @classmethod
     def parse(cls, raw: str | None) -> "LandingCursor":
         if not raw:
             return cls()
         data = json.loads(raw)
-        return cls(float(data["last_modified"]), tuple(data["keys"]))
+        if "seen" in data:
+            seen = {key: (str(version), float(moment)) for key, version, moment in data["seen"]}
+            floor = data.get("floor")
+            return cls(seen, None if floor is None else float(floor), int(data.get("ticks", 0)))
+        if "last_modified" in data:  # before key@version cursors: a high-water mark
+            return cls(legacy=(float(data["last_modified"]), tuple(sorted(data.get("keys", ())))))
+        raise ValueError(f"not a landing sensor cursor: {raw[:200]!r}")
 
     def dump(self) -> str:
-        return json.dumps({"last_modified": self.last_modified, "keys": sorted(self.keys_at_last_modified)})
+        if self.legacy is not None:
+            return json.dumps({"last_modified": self.legacy[0], "keys": list(self.legacy[1])})
+        seen = [[key, version, moment] for key, (version, moment) in sorted(self.seen.items())]
+        data = {"v": 2, "floor": self.floor, "ticks": self.ticks, "seen": seen}
+        return json.dumps(data, separators=(",", ":"))
 
 
 def _ts(moment: datetime) -> float:
@@ -50,23 +86,49 @@ def _ts(moment: datetime) -> float:
 
 
 def plan_new_objects(
-    objects: list[ObjectInfo], cursor: LandingCursor
+    objects: list[ObjectInfo],
+    cursor: LandingCursor,
+    known_keys: Collection[str] = (),
+    lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS,
+    max_seen: int = DEFAULT_MAX_SEEN,
 ) -> tuple[list[ObjectInfo], LandingCursor]:
-    """Objects newer than the cursor (or at its time but unseen), oldest first, and the next cursor."""
-    fresh = [
-        o
-        for o in objects
-        if _ts(o.last_modified) > cursor.last_modified
-        or (_ts(o.last_modified) == cursor.last_modified and o.key not in cursor.keys_at_last_modified)
-    ]
+    """Objects to request (oldest first) and the next cursor.
+
+    ``objects`` is the whole current listing (deleted files are forgotten, so landing one again is
+    new); ``known_keys`` are the existing partitions, which decide for objects below the floor.
+    """
+    seen = dict(cursor.seen)
+    if cursor.legacy is not None:
+        # The old cursor passed everything before its mark and the listed keys at it: those count as
+        # seen at their current version. Everything else is judged as usual.
+        mark, keys = cursor.legacy
+        for o in objects:
+            moment = _ts(o.last_modified)
+            if moment < mark or (moment == mark and o.key in keys):
+                seen[o.key] = (o.version, moment)
+    fresh = []
+    for o in objects:
+        entry = seen.get(o.key)
+        if entry is not None and entry[0] == o.version:
+            continue  # unchanged
+        below_floor = cursor.floor is not None and _ts(o.last_modified) < cursor.floor
+        if entry is None and below_floor and o.key in known_keys:
+            continue  # older than the window and already a partition: ingested before
+        fresh.append(o)
     fresh.sort(key=lambda o: (_ts(o.last_modified), o.key))
-    if not fresh:
-        return [], cursor
-    newest = _ts(fresh[-1].last_modified)
-    keys = {o.key for o in fresh if _ts(o.last_modified) == newest}
-    if newest == cursor.last_modified:
-        keys |= set(cursor.keys_at_last_modified)
-    return fresh, LandingCursor(newest, tuple(sorted(keys)))
+    for o in fresh:
+        seen[o.key] = (o.version, _ts(o.last_modified))
+    listed = {o.key for o in objects}
+    seen = {key: entry for key, entry in seen.items() if key in listed}
+    floor = cursor.floor
+    if seen:
+        newest = max(moment for _, moment in seen.values())
+        floor = max(-math.inf if floor is None else floor, newest - lookback_seconds)
+        if len(seen) > max_seen:  # keep the newest max_seen (all of those at the cut-off time)
+            floor = max(floor, sorted((m for _, m in seen.values()), reverse=True)[max_seen - 1])
+        seen = {key: entry for key, entry in seen.items() if entry[1] >= floor}
+    ticks = cursor.ticks + (1 if fresh else 0)
+    return fresh, LandingCursor(seen, floor, ticks)
 
 
 def build_landing_sensor(
@@ -76,6 +138,8 @@ def build_landing_sensor(
     accept: Callable[[ObjectInfo], bool] = lambda _o: True,
     minimum_interval_seconds: int = 30,
     default_status: DefaultSensorStatus | None = None,
+    lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS,
+    max_seen: int = DEFAULT_MAX_SEEN,
 ) -> SensorDefinition:
     """A sensor that adds each new landing object as a partition and requests one run for it."""
 
@@ -89,15 +153,21 @@ def build_landing_sensor(
     def _sensor(context: SensorEvaluationContext, object_store: ObjectStoreResource):
         cursor = LandingCursor.parse(context.cursor)
         objects = [o for o in object_store.list(f"{use_case}/") if accept(o)]
-        fresh, next_cursor = plan_new_objects(objects, cursor)
-        if not fresh:
-            return SkipReason(f"no new files under {object_store.uri(use_case)}/")
         known = set(context.instance.get_dynamic_partitions(partitions_def.name))
-        new_keys = [o.key for o in fresh if o.key not in known]
+        fresh, next_cursor = plan_new_objects(objects, cursor, known, lookback_seconds, max_seen)
+        if not fresh:
+            # The cursor still moves: migrated, forgotten deletions, a higher floor.
+            return SensorResult(
+                skip_reason=SkipReason(f"no new files under {object_store.uri(use_case)}/"),
+                cursor=next_cursor.dump(),
+            )
+        new_keys = sorted({o.key for o in fresh if o.key not in known})
         return SensorResult(
             run_requests=[
                 RunRequest(
-                    partition_key=o.key, run_key=f"{o.key}@{o.version}", tags={"flywheel/object": o.key}
+                    partition_key=o.key,
+                    run_key=f"{o.key}@{o.version}#{next_cursor.ticks}",
+                    tags={OBJECT_TAG: o.key, OBJECT_VERSION_TAG: o.version},
                 )
                 for o in fresh
             ],

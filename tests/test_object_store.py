@@ -1,5 +1,6 @@
 """ObjectStoreResource on a moto S3 server over HTTP, and on a local folder: one code path."""
 
+import shutil
 import time
 from pathlib import Path
 
@@ -66,3 +67,78 @@ def test_local_landing_round_trip(flywheel_env: Settings) -> None:
 def test_missing_s3_object_is_a_clear_error(s3_env: Settings) -> None:
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         _store(s3_env).local_path("disaster/nope.csv")
+
+
+def test_snapshot_reads_one_whole_version_while_the_file_is_rewritten(
+    flywheel_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Locally a writer that changes the file during the copy makes the copy start over: the snapshot
+    is the new version, whole, never a mix; it says the version differs from the one expected."""
+    store = _store(flywheel_env)
+    store.write_bytes("activity/w.csv", b"old\n" * 1000)
+    seen = store.info("activity/w.csv").version
+    copy = shutil.copyfile
+    calls = []
+
+    def copy_while_rewritten(source, target):
+        calls.append(source)
+        result = copy(source, target)
+        if len(calls) == 1:  # a writer replaces the file in place right after the first copy
+            time.sleep(0.01)
+            Path(source).write_bytes(b"new\n" * 1500)
+        return result
+
+    monkeypatch.setattr("resources.object_store.shutil.copyfile", copy_while_rewritten)
+    with store.snapshot("activity/w.csv", expected_version=seen) as snapshot:
+        assert snapshot.path.read_bytes() == b"new\n" * 1500
+        assert snapshot.changed and snapshot.version == store.info("activity/w.csv").version
+        assert snapshot.path.name == "w.csv"  # cleaning reads participant names from file names
+        private = snapshot.path
+    assert len(calls) == 2 and not private.exists()  # the private copy is gone after the block
+    with store.snapshot("activity/w.csv", expected_version=snapshot.version) as again:
+        assert not again.changed
+    with pytest.raises(FileNotFoundError, match="gone.csv"), store.snapshot("activity/gone.csv"):
+        pass
+
+
+def test_s3_snapshot_is_pinned_to_the_version_it_read(
+    s3_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On S3 the download names its version (IfMatch on the ETag): an object replaced between the HEAD
+    and the GET is refused by S3 (412) and read again in its new version, whole."""
+    store = _store(s3_env)
+    store.write_bytes("activity/w.csv", b"old\n" * 1000)
+    seen = store.info("activity/w.csv").version
+    head = ObjectStoreResource._head
+    heads = []
+
+    def head_then_rewrite(self, client, key):
+        info = head(self, client, key)
+        heads.append(info)
+        if len(heads) == 1:  # a writer uploads a new version right after the first HEAD
+            self.write_bytes(key, b"new\n" * 1500)
+        return info
+
+    monkeypatch.setattr(ObjectStoreResource, "_head", head_then_rewrite)
+    with store.snapshot("activity/w.csv", expected_version=seen) as snapshot:
+        assert snapshot.path.read_bytes() == b"new\n" * 1500
+        assert snapshot.changed and len(heads) == 2
+    assert snapshot.version == store.info("activity/w.csv").version
+
+
+def test_versioned_bucket_objects_carry_their_version_id(s3_env: Settings) -> None:
+    import boto3
+
+    store = _store(s3_env)
+    bucket = s3_env.landing.split("/")[2]
+    raw = boto3.client("s3", endpoint_url=s3_env.aws_endpoint_url)
+    raw.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    store.write_bytes("activity/a.csv", b"x\n1\n")
+    store.write_bytes("activity/a.csv", b"x\n1\n2\n")  # two versions of one key: one object listed
+    [listed] = store.list("activity/")
+    current = raw.head_object(Bucket=bucket, Key="raw/activity/a.csv")["VersionId"]
+    assert listed.version == current == store.info("activity/a.csv").version
+    with store.snapshot("activity/a.csv", expected_version=current) as snapshot:
+        assert snapshot.path.read_bytes() == b"x\n1\n2\n" and not snapshot.changed
+    store.delete("activity/a.csv")  # a delete marker: the object is gone, its versions are not
+    assert store.list("activity/") == [] and store.info("activity/a.csv") is None

@@ -8,16 +8,31 @@ files (b) are cleaned as they are, feature files (c) are cleaned into the featur
 classifier serves window records, so features alone cannot train it). A file of unknown layout is
 quarantined whole, line by line, with reason ``unknown_layout``; its run succeeds so that other
 files are unaffected. Outputs are written per file (``.../slot=<file>``) and overwritten on re-ingest,
-so ingesting a changed file twice never duplicates rows.
+so ingesting a changed file twice never duplicates rows. A run reads a private snapshot of the file
+and records which version it read; if the file was replaced after the sensor saw it, the run ingests
+the newer version in full and says so (``version_changed``), and the sensor's run for that version
+rewrites the same slot.
+
+A file deleted from the landing leaves the clean tables when ``activity_windows`` next builds them:
+its slots are removed (``files_removed``, ``windows_removed`` in the metadata) and so is its dynamic
+partition, so the partitions mirror the landing and a file landed again under that name is new to the
+sensor even with an old date. Its history stays in the event log. A run of a partition whose file is
+gone (queued before the deletion) fails, saying so.
 
 ``<landing>/activity/activity_mapping.csv`` (``original,mapped``, as in CASAS ArWISE) is not data but
 configuration: raw answers are mapped through it and its classes become the known label set.
+``<landing>/activity/activity_sensors.json`` is configuration too: the units of the landed signals
+(``{"acceleration_unit": "g" | "m/s2", "rotation_unit": "rad/s" | "deg/s"}``, default g and rad/s).
+Ingest converts to g and rad/s before checks and features; the clean windows keep the declared units,
+and the model trained on them converts served records, which come from the same watches
+(``assets/activity/units.py``).
 Records on topic ``activity.records``: one window in layout (b) without its label, plus ``window_id``.
 PySpark, pandas, Great Expectations and the trainers are imported where they are used, so loading
 this module (every run and step process does) stays cheap.
 """
 
 import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
@@ -41,6 +56,13 @@ from pydantic import Field
 
 from assets.activity.layouts import LABEL_COLUMN, WINDOW_COLUMNS, detect_layout
 from assets.activity.quality import WindowCheck, expect_labels, window_checks
+from assets.activity.units import (
+    CANONICAL,
+    SENSORS_FILE,
+    SOURCE_UNIT_COLUMNS,
+    SensorUnits,
+    parse_sensor_units,
+)
 from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import ContentKey, LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop
@@ -50,19 +72,23 @@ from orchestration.run_tags import train_tags
 from orchestration.settings import get_settings
 from resources.object_store import ObjectInfo, ObjectStoreResource
 from resources.spark import SparkResource
-from sensors.landing import build_landing_sensor, register_landing_partitions
+from sensors.landing import OBJECT_VERSION_TAG, build_landing_sensor, register_landing_partitions
 
 USE_CASE = "activity"
 MAPPING_FILE = "activity_mapping.csv"
 ID_COLUMN = "window_id"
 WINDOWS = AssetKey("activity_windows")
+#: Files in the landing that configure the use case rather than carry data.
+CONFIG_FILES = frozenset({MAPPING_FILE, SENSORS_FILE})
+#: Per-file outputs of ``activity_file``, one ``slot=<file>`` folder each.
+SLOT_TABLES = ("rows", "windows", "features", "quarantine")
 activity_files = DynamicPartitionsDefinition(name="activity_files")
 
 
 def accept(obj: ObjectInfo) -> bool:
-    """Landed CSVs are data files, except the label mapping (configuration)."""
+    """Landed CSVs are data files, except the configuration files (label mapping, sensor units)."""
     name = obj.key.rsplit("/", 1)[-1].lower()
-    return name.endswith(".csv") and name != MAPPING_FILE
+    return name.endswith(".csv") and name not in CONFIG_FILES
 
 
 def tables_dir() -> Path:
@@ -92,6 +118,21 @@ def load_mapping(object_store: ObjectStoreResource) -> dict[str, str]:
     return dict(zip(frame["original"].str.strip(), frame["mapped"].str.strip(), strict=True))
 
 
+def load_sensor_units(object_store: ObjectStoreResource) -> tuple[SensorUnits, str | None]:
+    """The declared units of the landed signals and where they were declared (None: the defaults)."""
+    key = f"{USE_CASE}/{SENSORS_FILE}"
+    if not object_store.exists(key):
+        return CANONICAL, None
+    try:
+        return parse_sensor_units(object_store.read_bytes(key).decode("utf-8")), object_store.uri(key)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Failure(
+            f"{object_store.uri(key)}: {exc}. Expected e.g. "
+            '{"acceleration_unit": "m/s2", "rotation_unit": "deg/s"}; allowed values: acceleration_unit '
+            '"g" or "m/s2", rotation_unit "rad/s" or "deg/s" (defaults g and rad/s)'
+        ) from exc
+
+
 def _head(path: Path, lines: int = 2) -> list[str]:
     with path.open("r", encoding="utf-8", errors="replace") as handle:
         return [line for _, line in zip(range(lines), handle, strict=False)]
@@ -104,10 +145,42 @@ def _write(frame: Any, table: str, slot: str) -> str:
     return str(path)
 
 
+def _source_record(slot: str) -> Path:
+    """Which file (and version, units) a slot holds: slot names are not reversible to keys."""
+    return tables_dir() / "sources" / f"{slot}.json"
+
+
 def _clear(slot: str) -> None:
     """Forget what an earlier ingest of this file wrote (its layout may have changed)."""
-    for table in ("rows", "windows", "features", "quarantine"):
+    _source_record(slot).unlink(missing_ok=True)
+    for table in SLOT_TABLES:
         shutil.rmtree(tables_dir() / table / f"slot={slot}", ignore_errors=True)
+
+
+def _record_source(slot: str, record: dict) -> None:
+    path = _source_record(slot)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(record, sort_keys=True))
+    tmp.replace(path)
+
+
+def _ingested_slots() -> dict[str, dict]:
+    """Every slot with an output, with what its source record says (empty for slots ingested before
+    source records existed)."""
+    slots: dict[str, dict] = {}
+    for table in SLOT_TABLES:
+        for folder in (tables_dir() / table).glob("slot=*"):
+            slots.setdefault(folder.name.removeprefix("slot="), {})
+    for record in (tables_dir() / "sources").glob("*.json"):
+        slots[record.stem] = json.loads(record.read_text())
+    return slots
+
+
+def _parquet_rows(folder: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in folder.glob("*.parquet"))
 
 
 class IngestConfig(Config):
@@ -129,22 +202,65 @@ def activity_file(
     spark: SparkResource,
     object_store: ObjectStoreResource,
 ) -> None:
+    key = context.partition_key
+    if not object_store.exists(key):
+        raise Failure(f"{object_store.uri(key)} is no longer in the landing")
+    units, declared_in = load_sensor_units(object_store)
+    expected = context.run.tags.get(OBJECT_VERSION_TAG)
+    with object_store.snapshot(key, expected) as snapshot:
+        meta = _ingest(context, config, spark, object_store, key, snapshot.path, units)
+        slot = _slot(key)
+        _record_source(slot, {"key": key, "version": snapshot.version, **units.as_dict()})
+    meta.update(
+        object_version=snapshot.version,
+        requested_version=expected or "none (not started by the landing sensor)",
+        version_changed=snapshot.changed,
+        units=units.describe(),
+        units_declared_in=declared_in or f"defaults (no {SENSORS_FILE} in the landing)",
+    )
+    if snapshot.changed:
+        context.log.warning(
+            f"{key} was replaced after the landing sensor saw version {expected}: ingested the current "
+            f"version {snapshot.version} in full (the sensor requests it too; that run rewrites this slot)"
+        )
+    context.add_output_metadata(meta)
+
+
+def _convert_units(frame: Any, units: SensorUnits) -> Any:
+    """Signal columns in g and rad/s (Spark); other columns as they are."""
+    from pyspark.sql import functions as F
+
+    factors = units.factors(frame.columns)
+    if not factors:
+        return frame
+    return frame.select(
+        *[(F.col(c) * F.lit(factors[c])).alias(c) if c in factors else F.col(c) for c in frame.columns]
+    )
+
+
+def _ingest(
+    context: AssetExecutionContext,
+    config: IngestConfig,
+    spark: SparkResource,
+    object_store: ObjectStoreResource,
+    key: str,
+    path: Path,
+    units: SensorUnits,
+) -> dict:
+    """Clean one snapshot of a landed file into its slot; returns the run metadata."""
     from pyspark.sql import functions as F
 
     from assets.activity.cleaning import build_windows, clean_features, clean_raw, clean_windows, read_lines
 
-    key = context.partition_key
-    if not object_store.exists(key):
-        raise Failure(f"{object_store.uri(key)} is no longer in the landing")
-    path = object_store.local_path(key)
     session = spark.spark_session
     layout = detect_layout(_head(path))
     slot = _slot(key)
     _clear(slot)
+    source = F.lit(object_store.uri(key))  # where the line is in the landing, not the private copy
     meta: dict = {"source": MetadataValue.path(object_store.uri(key)), "layout": layout or "unknown"}
     if layout is None:
         lines = read_lines(session, [str(path)]).withColumn("reason", F.lit("unknown_layout"))
-        rows = lines.select("source_file", "line", "reason", "raw").localCheckpoint()
+        rows = lines.select(source.alias("source_file"), "line", "reason", "raw").localCheckpoint()
         total = rows.count()
         _write(rows, "quarantine", slot)
         context.log.warning(
@@ -152,36 +268,104 @@ def activity_file(
             f"all {total} lines quarantined with reason unknown_layout"
         )
         meta.update(rows_in=total, rows_kept=0, rows_quarantined=total, quarantined_unknown_layout=total)
-        context.add_output_metadata(meta)
-        return
+        return meta
     participant = _participant(key)
     if layout == "raw":
         result = clean_raw(
             session, [str(path)], config.label_span_seconds, load_mapping(object_store) or None
         )
-        kept = result.kept.localCheckpoint()
+        kept = _convert_units(result.kept, units).localCheckpoint()
         _write(kept, "rows", slot)
         windows = build_windows(kept, keep_participant=True).withColumn("line", F.lit(None).cast("long"))
     elif layout == "windows":
         result = clean_windows(session, [str(path)], keep_position=True)
-        windows = result.kept.drop("source_file").withColumn("participant", F.lit(participant))
+        windows = _convert_units(result.kept.drop("source_file"), units)
+        windows = windows.withColumn("participant", F.lit(participant))
     else:
         result = clean_features(session, [str(path)])
-        _write(result.kept.withColumn("participant", F.lit(participant)), "features", slot)
+        features = _convert_units(result.kept, units).withColumn("participant", F.lit(participant))
+        _write(features, "features", slot)
         windows = None
-    _write(result.quarantine, "quarantine", slot)
+    _write(result.quarantine.withColumn("source_file", source), "quarantine", slot)
     meta.update({name: int(value) for name, value in result.counts.items()})
     if windows is not None:
-        windows = windows.withColumn(
-            ID_COLUMN,
-            F.concat_ws("@", F.col("participant"), F.date_format("stamp", "yyyy-MM-dd'T'HH:mm:ss.SSSSSS")),
-        ).localCheckpoint()
+        windows = (
+            windows.withColumn(
+                ID_COLUMN,
+                F.concat_ws(
+                    "@", F.col("participant"), F.date_format("stamp", "yyyy-MM-dd'T'HH:mm:ss.SSSSSS")
+                ),
+            )
+            .withColumn(SOURCE_UNIT_COLUMNS[0], F.lit(units.acceleration))
+            .withColumn(SOURCE_UNIT_COLUMNS[1], F.lit(units.rotation))
+            .localCheckpoint()
+        )
         _write(windows, "windows", slot)
         labelled = windows.where(F.col(LABEL_COLUMN).isNotNull()).count()
         meta.update(windows=windows.count(), labelled_windows=labelled)
     if result.counts["rows_in"] != result.counts["rows_kept"] + result.counts["rows_quarantined"]:
         raise Failure(f"{key}: rows in != kept + quarantined: {result.counts}")
-    context.add_output_metadata(meta)
+    return meta
+
+
+def _remove_deleted(context: AssetExecutionContext, object_store: ObjectStoreResource) -> dict[str, Any]:
+    """Take the slots of files no longer in the landing out of the per-file tables, and their
+    partitions out of ``activity_files``; returns what was removed (for the metadata).
+
+    Refuses when *none* of the ingested files is in the landing: that is far more often a landing
+    setting pointing elsewhere than a deliberate deletion of everything, and removal cannot be undone.
+    """
+    landed = {o.key for o in object_store.list(f"{USE_CASE}/") if accept(o)}
+    current = {_slot(key) for key in landed}
+    slots = _ingested_slots()
+    gone = sorted(set(slots) - current)
+    if gone and len(gone) == len(slots):
+        raise Failure(
+            f"none of the {len(slots)} ingested activity files is in {object_store.uri(USE_CASE)}/ any more; "
+            "refusing to remove them all (is FLYWHEEL_LANDING right?). Land files again, or delete "
+            f"{tables_dir()} to start over."
+        )
+    files, windows = [], 0
+    for slot in gone:
+        windows += _parquet_rows(tables_dir() / "windows" / f"slot={slot}")
+        files.append(slots[slot].get("key", f"slot={slot}"))
+        _clear(slot)
+    instance = context.instance
+    partitions = [key for key in instance.get_dynamic_partitions(activity_files.name) if key not in landed]
+    for key in partitions:
+        instance.delete_dynamic_partition(activity_files.name, key)
+    if files:
+        context.log.warning(f"removed {windows} windows of {len(files)} files gone from the landing: {files}")
+    return {"files_removed": files, "windows_removed": windows, "partitions_removed": partitions}
+
+
+def _check_units(object_store: ObjectStoreResource) -> SensorUnits:
+    """The declared units, provided every ingested file was converted under them (else Failure):
+    one table, and the one model trained on it, must mean one kind of watch."""
+    units, declared_in = load_sensor_units(object_store)
+
+    def ingested_under(record: dict) -> SensorUnits:  # slots from before units existed: the defaults
+        return SensorUnits(
+            record.get("acceleration_unit", CANONICAL.acceleration),
+            record.get("rotation_unit", CANONICAL.rotation),
+        )
+
+    def has_signals(slot: str) -> bool:  # a file quarantined whole has nothing to convert
+        return any((tables_dir() / t / f"slot={slot}").exists() for t in ("rows", "windows", "features"))
+
+    other = sorted(
+        record.get("key", f"slot={slot}")
+        for slot, record in _ingested_slots().items()
+        if has_signals(slot) and ingested_under(record) != units
+    )
+    if other:
+        raise Failure(
+            f"{len(other)} files were ingested under other units than "
+            f"{declared_in or 'the defaults'} declares ({units.as_dict()}): {other}. Ingest them again "
+            "(activity_ingest for these partitions, e.g. a backfill in the UI) so that every window is "
+            "converted the same way."
+        )
+    return units
 
 
 @asset(
@@ -189,18 +373,24 @@ def activity_file(
     group_name=USE_CASE,
     deps=[activity_file],
     kinds={"spark", "parquet"},
-    description="Labelled 10 s windows of every ingested file (deduplicated); unlabelled ones kept apart.",
+    description="Labelled 10 s windows of every ingested file still in the landing (deduplicated, in g and "
+    "rad/s); unlabelled ones kept apart.",
 )
-def activity_windows(context: AssetExecutionContext, spark: SparkResource) -> LabelledTable:
+def activity_windows(
+    context: AssetExecutionContext, spark: SparkResource, object_store: ObjectStoreResource
+) -> LabelledTable:
     from pyspark.sql import functions as F
 
+    removed = _remove_deleted(context, object_store)
+    units = _check_units(object_store)
     root = tables_dir() / "windows"
     if not root.exists() or not any(root.glob("slot=*")):
         raise Failure(
             f"no windows yet: land raw participant or window CSVs under <landing>/{USE_CASE}/ "
             "and ingest them (activity_file)"
         )
-    windows = spark.spark_session.read.parquet(str(root)).drop("slot")
+    # mergeSchema: slots ingested before the source-unit columns existed lack them (null there).
+    windows = spark.spark_session.read.option("mergeSchema", "true").parquet(str(root)).drop("slot")
     # Materialised once: every output below reads it, and dropDuplicates may keep a different copy
     # of a duplicated window on each evaluation.
     latest = windows.dropDuplicates([ID_COLUMN]).localCheckpoint()
@@ -223,6 +413,10 @@ def activity_windows(context: AssetExecutionContext, spark: SparkResource) -> La
             "classes": len(labels),
             "class_counts": MetadataValue.md(counts.to_markdown(index=False)),
             "participants": int(frame["participant"].nunique()),
+            "source_units": MetadataValue.json(units.as_dict()),
+            "files_removed": MetadataValue.json(removed["files_removed"]),
+            "windows_removed": removed["windows_removed"],
+            "partitions_removed": MetadataValue.json(removed["partitions_removed"]),
         }
     )
     return LabelledTable(str(out / "windows.parquet"), tuple(labels), ID_COLUMN, LABEL_COLUMN)
@@ -245,7 +439,7 @@ def _expectations(check: WindowCheck):
 
 def _data_checks() -> list:
     return [
-        gx_asset_check(WINDOWS, c.name, c.description, _expectations(c), prepare=c.prepare)
+        gx_asset_check(WINDOWS, c.name, c.description, _expectations(c), prepare=c.prepare, explain=c.explain)
         for c in window_checks()
     ]
 
@@ -269,6 +463,8 @@ SPEC = LifecycleSpec(
     # A window is its motion: the same 100 steps of six signals under another id (or stamp) is the
     # same window, whether it came back through the stream or an annotation.
     content_key=ContentKey(numbers=SIGNAL_COLUMNS),
+    # The clean table is in g and rad/s; records arrive in the watches' units (activity_sensors.json).
+    to_records="assets.activity.units:as_records",
 )
 lifecycle = build_lifecycle(SPEC)
 LOOP = LoopSpec(

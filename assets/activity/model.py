@@ -19,6 +19,11 @@ Two trainers honour the model contract (``(train_df, labels, seed) -> PythonMode
 
 Class names always come from the ``labels`` argument (the training data), in that order; a class
 with no training row gets probability 0.
+
+Units: features are computed in g and rad/s. A model trained on windows from watches that record
+m/s² or deg/s (declared in ``activity_sensors.json``, converted at ingest) keeps those input units
+and converts each record before its features, since records on ``activity.records`` come from the
+same watches (:mod:`assets.activity.units`); the trainers read the units from the training table.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from threadpoolctl import threadpool_limits
 
 from assets.activity.features import FEATURE_NAMES, window_features
 from assets.activity.layouts import LABEL_COLUMN
+from assets.activity.units import CANONICAL, SensorUnits, to_canonical, training_windows
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -63,14 +69,22 @@ class Classifier(Protocol):
 
 
 class ActivityModel(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc over raw window records (layout b, no label): one probability column per class."""
+    """MLflow pyfunc over raw window records (layout b, no label): one probability column per class.
 
-    def __init__(self, classifier: Classifier, classes: list[str]) -> None:
+    ``input_units`` are the units records arrive in; they are converted to g and rad/s first.
+    """
+
+    def __init__(
+        self, classifier: Classifier, classes: list[str], input_units: SensorUnits = CANONICAL
+    ) -> None:
         self.classifier = classifier
         self.classes = list(classes)
+        self.input_units = input_units
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        probabilities = self.classifier.predict_proba(window_features(model_input))
+        units = getattr(self, "input_units", CANONICAL)  # models pickled before units existed
+        features = window_features(to_canonical(model_input, units))
+        probabilities = self.classifier.predict_proba(features)
         result = pd.DataFrame(probabilities, columns=self.classes, index=model_input.index)
         result[PREDICTION] = np.asarray(self.classes, dtype=object)[probabilities.argmax(axis=1)]
         return result
@@ -102,6 +116,7 @@ class SklearnClassifier:
 def train_hist_gradient_boosting(train_df: pd.DataFrame, labels: list[str], seed: int = 0) -> ActivityModel:
     """Gradient-boosted trees on the window features."""
     y = _label_indices(train_df, labels)
+    windows, units = training_windows(train_df)
     with threadpool_limits(1 if len(train_df) < _SINGLE_THREAD_ROWS else None):
         estimator = HistGradientBoostingClassifier(
             learning_rate=0.05,
@@ -112,8 +127,8 @@ def train_hist_gradient_boosting(train_df: pd.DataFrame, labels: list[str], seed
             class_weight="balanced",
             early_stopping="auto",
             random_state=seed,
-        ).fit(window_features(train_df), y)
-    return ActivityModel(SklearnClassifier(estimator, len(labels)), labels)
+        ).fit(window_features(windows), y)
+    return ActivityModel(SklearnClassifier(estimator, len(labels)), labels, units)
 
 
 @dataclass
@@ -171,9 +186,10 @@ def fit_spark_random_forest(
     num_trees: int = 100,
     max_depth: int = 10,
     scratch_dir: str | None = None,
+    input_units: SensorUnits = CANONICAL,
 ) -> ActivityModel:
     """Random forest on a Spark DataFrame of :data:`FEATURE_NAMES` and ``activity_label``
-    (``scratch_dir``: see :func:`forest_arrays`)."""
+    (``scratch_dir``: see :func:`forest_arrays`; ``input_units``: what served records arrive in)."""
     from pyspark.ml.classification import RandomForestClassifier
     from pyspark.ml.feature import VectorAssembler
     from pyspark.sql import functions as F
@@ -204,7 +220,7 @@ def fit_spark_random_forest(
         featureSubsetStrategy="sqrt",
         seed=seed,
     ).fit(assembled)
-    return ActivityModel(forest_arrays(model, medians, len(labels), scratch_dir), labels)
+    return ActivityModel(forest_arrays(model, medians, len(labels), scratch_dir), labels, input_units)
 
 
 def forest_arrays(
@@ -233,8 +249,9 @@ def train_spark_random_forest(train_df: pd.DataFrame, labels: list[str], seed: i
     from pyspark.sql import SparkSession
 
     spark = SparkSession.builder.getOrCreate()
-    features = window_features(train_df).assign(**{LABEL_COLUMN: train_df[LABEL_COLUMN].to_numpy()})
-    return fit_spark_random_forest(spark.createDataFrame(features), labels, seed)
+    windows, units = training_windows(train_df)
+    features = window_features(windows).assign(**{LABEL_COLUMN: train_df[LABEL_COLUMN].to_numpy()})
+    return fit_spark_random_forest(spark.createDataFrame(features), labels, seed, input_units=units)
 
 
 TRAINERS = {

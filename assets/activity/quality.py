@@ -7,7 +7,9 @@ Each check is ``prepare`` (derived per-window columns: checking 600 signal colum
 at a time would cost GX 600 passes) and ``expectations`` over the prepared frame.
 
 Ranges are the full scale of the watch's sensors (``layouts.MAX_ABS_*``); a value outside is a unit
-or parsing error.
+or parsing error. When the range check fails, :func:`range_message` says which value was largest and
+whether the data would fit if it were m/s² or deg/s: the usual cause is a watch that records in those
+units without ``activity_sensors.json`` saying so.
 
 The check catalogue (``window_checks``) is read when the code location loads, so pandas and Great
 Expectations are imported inside the functions that use them, when a check runs.
@@ -26,6 +28,7 @@ from assets.activity.layouts import (
     WINDOW_SIGNALS,
     WINDOW_STEPS,
 )
+from assets.activity.units import ACCELERATION_UNITS, ROTATION_UNITS, SENSORS_FILE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,6 +72,42 @@ def expect_ranges(_frame: pd.DataFrame) -> list[Any]:
             column="max_abs_rotation_rate", min_value=0, max_value=MAX_ABS_ROTATION_RAD_S
         ),
     ]
+
+
+def range_message(prepared: pd.DataFrame) -> str | None:
+    """Why the range check failed, from :func:`prepare_ranges`' frame; None when every value is in range.
+
+    Names the largest value of each signal out of range and, when dividing by the unit factor would
+    bring it into range, the declaration that would: the hint the bare expectation cannot give.
+    """
+    limits = (
+        ("max_abs_user_acceleration", "user acceleration", MAX_ABS_ACCELERATION_G, "g", "acceleration_unit",
+         "m/s2", ACCELERATION_UNITS["m/s2"]),
+        ("max_abs_rotation_rate", "rotation rate", MAX_ABS_ROTATION_RAD_S, "rad/s", "rotation_unit",
+         "deg/s", ROTATION_UNITS["deg/s"]),
+    )  # fmt: skip
+    problems, hints = [], {}
+    for column, what, limit, unit, key, other, factor in limits:
+        largest = prepared[column].max() if len(prepared) else None
+        if largest is None or not largest > limit:
+            continue
+        problems.append(
+            f"largest |{what}| seen is {largest:.6g}, above the {limit:g} {unit} a watch measures"
+        )
+        if largest * factor <= limit:
+            hints[key] = other
+    if not problems:
+        return None
+    if hints:
+        shown = ", ".join(f'"{k}": "{v}"' for k, v in hints.items())
+        advice = f"the values fit {' and '.join(hints.values())}: {{{shown}}}"
+    else:
+        advice = 'allowed: "acceleration_unit": "g" or "m/s2", "rotation_unit": "rad/s" or "deg/s"'
+    return (
+        "; ".join(problems)
+        + ". If the watch records in other units (Android watches report m/s²), declare them in"
+        + f" <landing>/activity/{SENSORS_FILE} ({advice}) and ingest the files again."
+    )
 
 
 def prepare_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -139,6 +178,8 @@ class WindowCheck:
     description: str
     prepare: Callable[[pd.DataFrame], pd.DataFrame]
     expectations: Callable[[pd.DataFrame], list[Any]]
+    #: Turns the prepared frame of a failed check into a message saying why and what to do.
+    explain: Callable[[pd.DataFrame], str | None] | None = None
 
 
 def window_checks(known_labels: Sequence[str] | None = None) -> list[WindowCheck]:
@@ -149,6 +190,7 @@ def window_checks(known_labels: Sequence[str] | None = None) -> list[WindowCheck
             f"{MAX_ABS_ROTATION_RAD_S} rad/s in every window.",
             prepare_ranges,
             expect_ranges,
+            range_message,
         ),
         WindowCheck(
             "activity_stamps_increasing",

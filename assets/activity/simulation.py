@@ -7,6 +7,9 @@ A record is one layout-(b) window without its label, plus ``window_id``.
 Stamps matter: the classifier uses time of day and day of week (people bathe in the morning), so a
 record's stamp is a real stamp of its class moved forward by whole weeks to the most recent week,
 keeping both. Generated motion with a fixed clock time would be scored as whatever happens then.
+
+Units: the clean windows are in g and rad/s, but records arrive in the units the watches record in
+(``activity_sensors.json``, kept in the clean table), so generated windows are converted back to them.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pandas as pd
 
 from assets.activity.generator import WindowStats, fit_window_stats, sample_windows
 from assets.activity.layouts import LABEL_COLUMN, STAMP_FORMAT, WINDOW_COLUMNS
+from assets.activity.units import from_canonical, table_units
 
 KEY_FIELD = "window_id"
 BUNDLED = Path(__file__).resolve().parents[2] / "data" / "activity"
@@ -51,13 +55,14 @@ def class_stamps(
 def records(home: Path, count: int, seed: int = 0) -> Iterator[dict[str, Any]]:
     reference = reference_windows(home)
     reference = reference[reference[LABEL_COLUMN].notna()]
+    units = table_units(reference)
     stats: WindowStats = fit_window_stats(reference)
     rng = np.random.default_rng([seed, 11])
     now = pd.Timestamp.now()
     for first in range(0, count, _BATCH):
         batch = sample_windows(stats, min(_BATCH, count - first), seed=seed, first_id=first)
         batch["stamp"] = class_stamps(reference, batch[LABEL_COLUMN], rng, now).dt.strftime(STAMP_FORMAT)
-        values = batch[list(WINDOW_COLUMNS[:-1])]  # the label is what the model must find
+        values = from_canonical(batch[list(WINDOW_COLUMNS[:-1])], units)  # no label: the model finds it
         values = values.astype(object).where(values.notna(), None)  # JSON has null, not NaN
         for i, row in enumerate(values.to_dict(orient="records")):
             yield {KEY_FIELD: f"sim-{seed}-{first + i}", **row}

@@ -44,6 +44,7 @@ from dagster import (
     asset_check,
 )
 
+from assets.lazy import resolve
 from assets.lifecycle.gate import GateDecision, decide
 from assets.lifecycle.promotion import champion_comparable, promotion_conflicts
 from assets.lifecycle.spec import HoldoutTable, LabelledTable, LifecycleSpec, TrainingSet
@@ -159,7 +160,10 @@ def _trained_on(registry: MlflowRegistry, spec: LifecycleSpec) -> "tuple[set[str
 
 
 def _records(spec: LifecycleSpec, frame: "pd.DataFrame") -> "pd.DataFrame":
-    """Only what arrives on the topic: models must never see labels or cleaning artefacts."""
+    """Only what arrives on the topic, as it arrives: models must never see labels or cleaning
+    artefacts, and are scored on what they will be served."""
+    if spec.to_records is not None:
+        frame = resolve(spec.to_records)(frame)
     return frame[[c for c in spec.record_columns if c in frame.columns]]
 
 

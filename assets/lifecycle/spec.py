@@ -108,6 +108,10 @@ class LifecycleSpec:
     holdout_eligible: Callable[[pd.DataFrame], pd.Series] | None = None
     #: How records are compared with the holdout besides their id (None: by id only).
     content_key: ContentKey | None = None
+    #: Turns rows of the source table back into records as they arrive on the topic, before the
+    #: ``record_columns`` are taken (default: the rows as they are). Activity converts signals back
+    #: into the units the watches send, which the clean table no longer holds. May be lazy.
+    to_records: Callable[[pd.DataFrame], pd.DataFrame] | str | None = None
 
     def key(self, suffix: str) -> AssetKey:
         return AssetKey(f"{self.use_case}_{suffix}")

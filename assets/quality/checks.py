@@ -32,11 +32,14 @@ def gx_asset_check(
     expectations: ExpectationsFor,
     blocking: bool = True,
     prepare: Prepare | None = None,
+    explain: Callable[["pd.DataFrame"], str | None] | None = None,
 ) -> AssetChecksDefinition:
     """An asset check that runs GX expectations on a ``LabelledTable`` asset.
 
     ``prepare`` derives the frame GX validates (e.g. one per-row summary column instead of hundreds
-    of raw columns); by default the table itself is validated.
+    of raw columns); by default the table itself is validated. ``explain`` turns the validated frame
+    of a failed check into a message for people (what was seen, what to do), shown as the check's
+    description and in its metadata: a table of failed expectations says what, rarely why.
     """
 
     @asset_check(asset=asset_key, name=name, description=description, blocking=blocking)
@@ -64,15 +67,17 @@ def gx_asset_check(
             ]
         )
         shown = rows[~rows["success"]] if failed else rows.head(12)
+        message = explain(frame) if failed and explain is not None else None
+        metadata: dict[str, Any] = {
+            "rows": len(frame),
+            "expectations": len(outcomes),
+            "failed_expectations": len(failed),
+            "results": MetadataValue.md(shown.to_markdown(index=False)),
+        }
+        if message:
+            metadata["message"] = message
         return AssetCheckResult(
-            passed=not failed,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "rows": len(frame),
-                "expectations": len(outcomes),
-                "failed_expectations": len(failed),
-                "results": MetadataValue.md(shown.to_markdown(index=False)),
-            },
+            passed=not failed, severity=AssetCheckSeverity.ERROR, metadata=metadata, description=message
         )
 
     return _check
