@@ -93,6 +93,9 @@ class KafkaResource(ConfigurableResource):
         return KafkaProducer(**kwargs)
 
     def consumer(self, group_id: str | None = None, **overrides: Any) -> KafkaConsumer:
+        """A kafka-python consumer that never jumps silently (``auto_offset_reset="none"``): a group
+        consumer with no committed offsets, or a seek below the log start, raises instead of
+        skipping ahead; pass ``auto_offset_reset`` to choose otherwise."""
         from kafka import KafkaConsumer
 
         kwargs = {

@@ -70,7 +70,8 @@ def test_consumer_group_commits_resume_where_it_left(kafka_env: Settings) -> Non
     kafka.send_json(topic, [{"n": i} for i in range(10)])
 
     def drain(expected: int) -> list[int]:
-        consumer = kafka.consumer(group_id=group)
+        # A new group has no committed offsets: it says where to start (the default, "none", raises).
+        consumer = kafka.consumer(group_id=group, auto_offset_reset="earliest")
         consumer.subscribe([topic])
         seen: list[int] = []
         for _ in range(40):
