@@ -13,6 +13,7 @@
   nightly ``<uc>_nightly_retrain`` schedule, both running ``<uc>_retrain``.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,8 @@ from sensors.rescore import build_rescore_sensor
 from sensors.retrain import build_retrain_sensor
 
 if TYPE_CHECKING:  # pandas, numpy and MLflow are imported by the steps that use them
+    from pathlib import Path
+
     import pandas as pd
 
 #: Re-exported from ``assets.loop.scoring`` (kept light here: that module imports pandas).
@@ -135,6 +138,15 @@ def _read_batch(kafka: KafkaResource, topic: str, key: str, ranges: dict[int, tu
     return kafka.read_range(topic, ranges)
 
 
+def _write_tables(batch: Any, use_case: str, slot: str) -> "Path":
+    """Both table partitions of a batch; returns the predictions file."""
+    from assets.loop.scoring import write_partition
+
+    path = write_partition(batch.predictions, use_case, "predictions", slot)
+    write_partition(batch.deadletter, use_case, "deadletter", slot)
+    return path
+
+
 def _scored_batch_asset(
     spec: LifecycleSpec, loop: LoopSpec, batches: DynamicPartitionsDefinition
 ) -> AssetsDefinition:
@@ -159,7 +171,6 @@ def _scored_batch_asset(
             keyed_json_lines,
             load_champion,
             score_messages,
-            write_partition,
         )
 
         settings = get_settings()
@@ -184,19 +195,22 @@ def _scored_batch_asset(
             version, uri = location
         model = load_champion(registry.tracking_uri, uc, version, uri)
         batch = score_messages(messages, loop.schema, model, version, topic, read.missing)
-        # Queued for librdkafka first: its threads send while the table partitions are written.
-        publisher = kafka.publisher()
-        for kind, frame, columns in (
-            ("predictions", batch.predictions, PUBLISHED_COLUMNS),
-            ("deadletter", batch.deadletter, DEADLETTER_COLUMNS),
-        ):
-            if len(frame):
-                out_topic = settings.topic(uc, kind)
-                kafka.ensure_topic(out_topic, config=OUTPUT_TOPIC_CONFIG)
-                publisher.produce(out_topic, *keyed_json_lines(frame, columns))
+        # The table partitions are written by a thread (pyarrow encodes without the GIL) while this
+        # one encodes the messages; librdkafka's own threads send them. The step ends only once both
+        # the files are in place and the broker acknowledged every message.
         slot = batch_slot(key)
-        path = write_partition(batch.predictions, uc, "predictions", slot)
-        write_partition(batch.deadletter, uc, "deadletter", slot)
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            written = writer.submit(_write_tables, batch, uc, slot)
+            publisher = kafka.publisher()
+            for kind, frame, columns in (
+                ("predictions", batch.predictions, PUBLISHED_COLUMNS),
+                ("deadletter", batch.deadletter, DEADLETTER_COLUMNS),
+            ):
+                if len(frame):
+                    out_topic = settings.topic(uc, kind)
+                    kafka.ensure_topic(out_topic, config=OUTPUT_TOPIC_CONFIG)
+                    publisher.produce(out_topic, *keyed_json_lines(frame, columns))
+            path = written.result()
         published = publisher.flush()
         context.add_output_metadata(_batch_metadata(batch, version, str(path), published, time.time()))
         return {"path": str(path), "rows": len(batch.predictions), "model_version": version, "offsets": key}
