@@ -162,26 +162,32 @@ class KafkaResource(ConfigurableResource):
         finally:
             consumer.close()
 
+    def _offsets(self, topic: str, *sides: str) -> list[dict[int, int]]:
+        """``beginning_offsets`` / ``end_offsets`` of every partition, through one consumer."""
+        from kafka import TopicPartition
+
+        consumer = self.consumer()
+        try:
+            parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+            return [
+                {tp.partition: off for tp, off in getattr(consumer, f"{side}_offsets")(parts).items()}
+                for side in sides
+            ]
+        finally:
+            consumer.close()
+
     def end_offsets(self, topic: str) -> dict[int, int]:
         """Next offset to be written, per partition (what a sensor compares its cursor with)."""
-        from kafka import TopicPartition
-
-        consumer = self.consumer()
-        try:
-            parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-            return {tp.partition: off for tp, off in consumer.end_offsets(parts).items()}
-        finally:
-            consumer.close()
+        return self._offsets(topic, "end")[0]
 
     def beginning_offsets(self, topic: str) -> dict[int, int]:
-        from kafka import TopicPartition
+        """The log start per partition (what retention has not deleted)."""
+        return self._offsets(topic, "beginning")[0]
 
-        consumer = self.consumer()
-        try:
-            parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-            return {tp.partition: off for tp, off in consumer.beginning_offsets(parts).items()}
-        finally:
-            consumer.close()
+    def log_bounds(self, topic: str) -> tuple[dict[int, int], dict[int, int]]:
+        """``(beginning, end)`` offsets per partition in one round trip (a sensor tick needs both)."""
+        beginning, end = self._offsets(topic, "beginning", "end")
+        return beginning, end
 
     def topic_id(self, topic: str) -> str | None:
         """The topic's id as 32 hex digits (a new one when a topic is deleted and created again), or
@@ -196,6 +202,7 @@ class KafkaResource(ConfigurableResource):
             description = futures[topic].result()
         except KafkaException as exc:
             if "UNKNOWN_TOPIC" in str(exc):
+                _EXISTING_TOPICS.discard((self.bootstrap_servers, topic))  # gone: ensure_topic asks again
                 return None
             raise
         uid = description.topic_id  # 128 bits; its str() is base64 (with + and /), so hex instead

@@ -258,11 +258,10 @@ def build_kafka_sensor(
         name = topic()
         kafka.ensure_topic(name)
         cursor = KafkaCursor.parse(context.cursor)
-        end = kafka.end_offsets(name)
+        beginning, end = kafka.log_bounds(name)  # one round trip for both
         store = DecisionStore(context, name_)
         decision = store.get(context.cursor)
         if decision is None:
-            beginning = kafka.beginning_offsets(name) if end else {}
             settings = get_settings()  # deployments may override sizes without a code change
             size = settings.batch_size or batch_size
             wait = (

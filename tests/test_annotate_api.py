@@ -374,6 +374,17 @@ def test_image_path_is_served_only_from_media_roots(
     assert client.get("/api/gravityspy/media/g2").status_code == 404
 
 
+def _post_label(client: TestClient, use_case: str, sample_id: str, label, annotator: str) -> dict:
+    """A label through the API, which must store it (201); the stored label's JSON."""
+    made = client.post(
+        f"/api/{use_case}/labels",
+        json={"sample_id": sample_id, "label": label, "annotator": annotator},
+        headers=AUTH,
+    )
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
 def _suggest(prediction, probabilities: dict[str, float]) -> dict:
     return {"prediction": prediction, "probabilities": probabilities}
 
@@ -423,13 +434,7 @@ def test_queue_shows_the_suggestion_and_the_label_records_it(
     assert items["old"]["suggestion"] is None
 
     def post(sample_id: str, label: str) -> dict:
-        made = client.post(
-            "/api/tweets/labels",
-            json={"sample_id": sample_id, "label": label, "annotator": "ana"},
-            headers=AUTH,
-        )
-        assert made.status_code == 201, made.text
-        return made.json()
+        return _post_label(client, "tweets", sample_id, label, "ana")
 
     confirmed = post("s1", "relevant")  # the suggestion, unchanged
     assert (confirmed["suggested_by_version"], confirmed["accepted_suggestion"]) == ("7", True)
@@ -506,13 +511,7 @@ def test_multilabel_suggestion_is_a_set_in_label_set_order(
     assert items["none"]["suggestion"] == {"prediction": [], "probabilities": {"related": 0.2}}
 
     def post(sample_id: str, label: list[str]) -> dict:
-        made = client.post(
-            "/api/disaster/labels",
-            json={"sample_id": sample_id, "label": label, "annotator": "a"},
-            headers=AUTH,
-        )
-        assert made.status_code == 201, made.text
-        return made.json()
+        return _post_label(client, "disaster", sample_id, label, "a")
 
     assert post("m0", ["request", "water", "related"])["accepted_suggestion"] is True  # same set
     assert post("m1", ["related", "water"])["accepted_suggestion"] is False  # one unchecked

@@ -78,6 +78,12 @@ def coverage(home: Path, use_case: str = "disaster") -> list[tuple[str, int, int
     return sorted(seen)
 
 
+def deadletter_rows(home: Path, use_case: str = "disaster") -> pd.DataFrame:
+    """Every dead-letter row of the use case so far."""
+    files = sorted((home / "tables" / use_case / "deadletter").glob("*/*.parquet"))
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
 def produced(kafka: KafkaResource, topic: str, tag: str, since: dict[int, int] | None = None) -> list:
     end = kafka.end_offsets(topic)
     return sorted((tag, p, o) for p, n in end.items() for o in range((since or {}).get(p, 0), n))
@@ -166,9 +172,6 @@ def test_a_recreated_topic_starts_over_without_touching_the_old_rows(loop_env) -
     deadline = time.monotonic() + 60
     while kafka.topic_id(topic) is not None and time.monotonic() < deadline:
         time.sleep(0.5)
-    from resources import kafka as kafka_module
-
-    kafka_module._EXISTING_TOPICS.clear()  # this process saw the old topic exist
     simulate(settings, "disaster", 60, seed=4)
     new_tag = topic_tag(kafka.topic_id(topic))
     assert new_tag != old_tag
@@ -210,9 +213,7 @@ def test_expired_records_become_one_counted_deadletter_range(loop_env) -> None:
         assert run.success
     drain(defs, instance, kafka, result.cursor)
     assert coverage(settings.home) == produced(kafka, topic, tag)
-    dead = pd.concat(
-        pd.read_parquet(p) for p in (settings.home / "tables/disaster/deadletter").glob("*/*.parquet")
-    )
+    dead = deadletter_rows(settings.home, "disaster")
     expired = dead[dead["reason"] == "expired"]
     spans = sorted(
         (int(p), int(s), int(e) + 1)
@@ -241,9 +242,7 @@ def test_gaps_in_a_compacted_topic_are_read_up_to_the_range_end(loop_env) -> Non
         producer.commit_transaction()
     tag = topic_tag(kafka.topic_id(topic))
     drain(defs, instance, kafka, None)
-    dead = pd.concat(
-        pd.read_parquet(p) for p in (settings.home / "tables/disaster/deadletter").glob("*/*.parquet")
-    )
+    dead = deadletter_rows(settings.home, "disaster")
     gaps = dead[dead["reason"] == "gap"]
     assert len(gaps) and (gaps["last_offset"] >= gaps["offset"]).all()
     scored = predictions_table("disaster")
@@ -315,7 +314,5 @@ def test_tweets_are_scored_and_queued_with_their_full_text(kafka_env: Settings, 
     drain(defs, instance, kafka, None, job="tweets_score", sensor="tweets_kafka_sensor")
     [queued] = AnnotationStore(kafka_env.database_url).queue("tweets")
     assert queued["payload"]["text"] == full  # what the annotator labels is what the model scored
-    dead = pd.concat(
-        pd.read_parquet(p) for p in (kafka_env.home / "tables/tweets/deadletter").glob("*/*.parquet")
-    )
+    dead = deadletter_rows(kafka_env.home, "tweets")
     assert dead["reason"].str.startswith("not_a_record").tolist() == [True]

@@ -35,7 +35,14 @@ from dagster import (
 )
 
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
-from assets.loop.records import RecordSchema, key_topic_tag, parse_ranges_key, prepare_record, topic_tag
+from assets.loop.records import (
+    PROBA_PREFIX,
+    RecordSchema,
+    key_topic_tag,
+    parse_ranges_key,
+    prepare_record,
+    topic_tag,
+)
 from orchestration.run_tags import CHAMPION_URI_TAG, CHAMPION_VERSION_TAG, score_tags, train_tags
 from orchestration.settings import get_settings
 from resources.annotation_resource import AnnotationStoreResource
@@ -49,9 +56,6 @@ if TYPE_CHECKING:  # pandas, numpy and MLflow are imported by the steps that use
     from pathlib import Path
 
     import pandas as pd
-
-#: Re-exported from ``assets.loop.scoring`` (kept light here: that module imports pandas).
-PROBA_PREFIX = "proba__"
 
 
 @dataclass(frozen=True)

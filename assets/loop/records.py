@@ -22,6 +22,8 @@ from functools import lru_cache
 from typing import Any
 
 Ranges = dict[int, tuple[int, int]]
+#: Prefix of the predictions table's probability columns (``proba__<class>``).
+PROBA_PREFIX = "proba__"
 _PART = re.compile(r"^p(\d+)=(\d+)-(\d+)$")
 _TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 #: Characters of the topic id a key carries (enough to tell a recreated topic from the old one).

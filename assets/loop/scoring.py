@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assets.loop.records import RecordSchema, parse_message
+from assets.loop.records import PROBA_PREFIX, RecordSchema, parse_message
 from orchestration.settings import get_settings
 from resources.kafka import KafkaRecord, MissingRange
 
-PROBA_PREFIX = "proba__"
 #: What each message on ``<uc>.predictions`` carries (the full probabilities stay in the table).
 PUBLISHED_COLUMNS = (
     "key",
