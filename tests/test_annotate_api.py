@@ -311,9 +311,9 @@ def test_labels_file_sets_the_label_set_and_survives_a_restart(
     assert client.put("/api/tweets/labelset", json={"labels": "a"}, headers=AUTH).status_code == 422
 
     saved = flywheel_env.home / "annotate" / "label_sets.json"
-    restarted = label_sets_from_store_or_config(store, ["tweets", "churn"], saved_path=saved)
+    restarted = label_sets_from_store_or_config(store, ["tweets", "newcase"], saved_path=saved)
     assert restarted["tweets"].labels == ["hype", "news", "spam"]
-    assert restarted["churn"].labels == []  # nothing known yet: the page asks for a labels file
+    assert restarted["newcase"].labels == []  # nothing known yet: the page asks for a labels file
     configured = label_sets_from_store_or_config(store, ["tweets"], {"tweets": ["x", "y"]}, saved_path=saved)
     assert configured["tweets"].labels == ["x", "y"]  # the caller (trained model) wins
     from_store = label_sets_from_store_or_config(store, ["tweets"])
