@@ -10,10 +10,12 @@ export DAGSTER_HOME ?= $(FLYWHEEL_HOME)/dagster
 
 .PHONY: install demo test lint format up down status ui mlflow-ui clean
 
-$(STAMP): pyproject.toml
+# Exactly the versions in uv.lock (`uv lock` after editing pyproject.toml; --frozen never re-resolves,
+# and tests/test_lockfile.py fails when the two disagree). uv itself is pinned in the dev extra.
+$(STAMP): pyproject.toml uv.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --extra dev --quiet
 	@# Headless Chromium for the browser tests (Debian package; playwright drives it).
 	command -v chromium >/dev/null || apt-get install -y -q chromium || sudo apt-get install -y -q chromium
 	touch $(STAMP)
