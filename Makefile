@@ -29,8 +29,14 @@ demo: $(STAMP)
 	@$(BIN)/python scripts/seed_landing.py
 	@$(BIN)/flywheel materialize
 
-test: $(STAMP)
+test: $(STAMP) postgresql
 	$(BIN)/python -m pytest
+
+# Debian's PostgreSQL server binaries (initdb, pg_ctl): the Postgres fixture and `infra up --postgres`.
+.PHONY: postgresql
+postgresql:
+	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+	  apt-get install -y -q postgresql || (apt-get update -q && apt-get install -y -q postgresql)
 
 ## Everyday ---------------------------------------------------------------------------------------
 lint: $(STAMP)

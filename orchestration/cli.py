@@ -29,18 +29,39 @@ def infra() -> None:
 
 @infra.command("up", help="Resolve Kafka from Maven Central (once), format KRaft storage, start the broker.")
 @click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the broker to answer.")
-def infra_up(timeout: float) -> None:
+@click.option(
+    "--postgres", is_flag=True, help="Also start Postgres under FLYWHEEL_HOME/postgres and print its URLs."
+)
+def infra_up(timeout: float, postgres: bool) -> None:
     settings = export_defaults()
     try:
         KafkaBroker(settings).start(timeout=timeout, log=click.echo)
+        if postgres:
+            _postgres_up(settings)
     except InfraError as exc:
         _fail(str(exc))
 
 
-@infra.command("down", help="Stop the broker started by `infra up` (only that process).")
+def _postgres_up(settings) -> None:
+    from orchestration.infra.postgres import PostgresServer
+
+    server = PostgresServer(settings)
+    server.start(log=click.echo)
+    click.echo("Point the stores at it (Dagster instance, MLflow backend, annotations and customers):")
+    for name, value in server.environment().items():
+        click.echo(f"  export {name}={value}")
+
+
+@infra.command("down", help="Stop what `infra up` started (only those processes).")
 def infra_down() -> None:
+    from orchestration.infra.postgres import PostgresServer
+
+    settings = get_settings()
     try:
-        KafkaBroker(get_settings()).stop(log=click.echo)
+        KafkaBroker(settings).stop(log=click.echo)
+        server = PostgresServer(settings)
+        if server.initialised:
+            server.stop(log=click.echo)
     except InfraError as exc:
         _fail(str(exc))
 

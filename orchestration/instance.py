@@ -52,10 +52,25 @@ LEGACY_TELEMETRY_ONLY = "telemetry:\n  enabled: false\n"
 _CHECKSUM_LINE = re.compile(r"^# flywheel-instance sha256=([0-9a-f]{64})$", re.MULTILINE)
 
 
+def _storage(settings: Settings) -> str:
+    """The Postgres form (``FLYWHEEL_DAGSTER_DATABASE_URL`` set): runs, events and schedules in
+    Postgres through dagster-postgres. The URL is read from the environment by Dagster, never written
+    here (it may carry a password). Unset: Dagster's SQLite files under ``DAGSTER_HOME``."""
+    if not settings.dagster_database_url:
+        return ""
+    return """
+# Runs, event logs and schedules in Postgres (FLYWHEEL_DAGSTER_DATABASE_URL; dagster-postgres).
+storage:
+  postgres:
+    postgres_url:
+      env: FLYWHEEL_DAGSTER_DATABASE_URL
+"""
+
+
 def _body(settings: Settings) -> str:
     return f"""telemetry:
   enabled: false
-
+{_storage(settings)}
 # Runs are queued and started by dagster-daemon, under these limits.
 run_coordinator:
   module: dagster._core.run_coordinator

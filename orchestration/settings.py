@@ -76,6 +76,17 @@ class Settings:
     #: How long a failed (retries spent) or never-run scoring partition waits before the rescore
     #: sensor requests it again (``FLYWHEEL_RESCORE_GRACE_SECONDS``).
     rescore_grace_seconds: float = 120.0
+    #: Port of the embedded Postgres of ``flywheel infra up --postgres`` (``FLYWHEEL_POSTGRES_PORT``);
+    #: None: the port it had last time, else a free one.
+    postgres_port: int | None = None
+    #: ``FLYWHEEL_DAGSTER_DATABASE_URL`` (``postgresql://...``): the shipped ``dagster.yaml`` keeps the
+    #: instance's runs, events and schedules there (dagster-postgres) instead of SQLite files.
+    dagster_database_url: str | None = None
+    #: ``FLYWHEEL_SPARK_LAUNCH``: ``session`` runs Spark ingests in the run's own SparkSession;
+    #: ``pipes`` launches them as ``spark-submit`` jobs through Dagster Pipes (scripts/spark_jobs/).
+    spark_launch: str = "session"
+    #: Brokers ``flywheel infra up`` starts (``FLYWHEEL_KAFKA_BROKERS``, or ``--brokers``).
+    kafka_brokers: int = 1
 
     def topic(self, use_case: str, kind: str = "records") -> str:
         """``<prefix><use_case>.<kind>``: ``records`` in, ``predictions`` and ``deadletter`` out."""
@@ -108,6 +119,8 @@ class Settings:
         }
         if self.aws_endpoint_url:
             env["AWS_ENDPOINT_URL"] = self.aws_endpoint_url
+        if self.dagster_database_url:
+            env["FLYWHEEL_DAGSTER_DATABASE_URL"] = self.dagster_database_url
         return env
 
 
@@ -154,7 +167,29 @@ def get_settings() -> Settings:
         sensor_interval_seconds=max(1, _int_env("FLYWHEEL_SENSOR_INTERVAL_SECONDS", 5)),
         sensors_on=(_env("FLYWHEEL_SENSORS") or "off").lower() in ("on", "1", "true", "yes"),
         rescore_grace_seconds=float(_env("FLYWHEEL_RESCORE_GRACE_SECONDS") or 120.0),
+        postgres_port=_int_env("FLYWHEEL_POSTGRES_PORT", 0) or None,
+        dagster_database_url=_dagster_url(_env("FLYWHEEL_DAGSTER_DATABASE_URL")),
+        spark_launch=_spark_launch(_env("FLYWHEEL_SPARK_LAUNCH") or "session"),
+        kafka_brokers=max(1, _int_env("FLYWHEEL_KAFKA_BROKERS", 1)),
     )
+
+
+def _dagster_url(url: str | None) -> str | None:
+    """dagster-postgres needs psycopg2 (it binds parameters its way); SQLAlchemy 2.1 opens a bare
+    ``postgresql://`` with psycopg 3, so the driver is named (``export_defaults`` publishes it)."""
+    if url and url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
+SPARK_LAUNCHES: tuple[str, ...] = ("session", "pipes")
+
+
+def _spark_launch(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in SPARK_LAUNCHES:
+        raise ValueError(f"FLYWHEEL_SPARK_LAUNCH must be one of {', '.join(SPARK_LAUNCHES)}, got {raw!r}")
+    return value
 
 
 def export_defaults(settings: Settings | None = None) -> Settings:
@@ -167,6 +202,8 @@ def export_defaults(settings: Settings | None = None) -> Settings:
     settings = settings or get_settings()
     for name, value in settings.as_environment().items():
         os.environ.setdefault(name, value)
+    if settings.dagster_database_url:  # Dagster reads it from the environment: the driver named
+        os.environ["FLYWHEEL_DAGSTER_DATABASE_URL"] = settings.dagster_database_url
     settings.home.mkdir(parents=True, exist_ok=True)
     dagster_home = Path(os.environ["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Fixtures for real servers: one Kafka broker and one moto S3 server per test session, and an
+"""Fixtures for real servers: one Kafka broker, one Postgres and one moto S3 server per test session
+(each started on first use), and an
 isolated ``FLYWHEEL_HOME`` (SQLite MLflow, annotation DB, Dagster home, landing) per test.
 
 The broker is started by the project's own :class:`KafkaBroker` (jars from Maven Central, KRaft),
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from orchestration.infra.kafka_broker import KafkaBroker, free_port
+from orchestration.infra.postgres import PostgresServer
 from orchestration.settings import Settings, get_settings, home_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +47,38 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"{broker.host}:{broker.port}"
     finally:
         broker.stop(log=lambda _msg: None)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole session, started by the project's own
+    :class:`PostgresServer` exactly as ``flywheel infra up --postgres`` starts it, on a free port.
+
+    Its home is a fresh folder others may traverse: as root the server runs as ``postgres``, who
+    cannot enter pytest's root-private temporary folders.
+    """
+    home = Path(tempfile.mkdtemp(prefix="flywheel-pg-"))
+    home.chmod(0o711)
+    old = dict(os.environ)
+    try:
+        os.environ["FLYWHEEL_HOME"] = str(home)
+        os.environ.pop("FLYWHEEL_POSTGRES_PORT", None)
+        server = PostgresServer(get_settings())
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    server.start(log=lambda _msg: None)
+    try:
+        yield server
+    finally:
+        server.stop(log=lambda _msg: None)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """SQLAlchemy URL of the session server's ``flywheel`` database (annotations, customers)."""
+    return postgres_server.url("flywheel")
 
 
 @pytest.fixture(scope="session")

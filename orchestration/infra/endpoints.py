@@ -83,6 +83,21 @@ def _dagster(settings: Settings) -> EndpointStatus:
     return EndpointStatus("dagster", str(settings.dagster_home), ok, detail)
 
 
+def _postgres(settings: Settings) -> EndpointStatus | None:
+    """The embedded Postgres of ``infra up --postgres``, when one was ever initialised here."""
+    from orchestration.infra.postgres import PostgresServer
+
+    server = PostgresServer(settings)
+    if not server.initialised:
+        return None
+    status = server.status()
+    target = server.url("flywheel") if status.port else str(server.data_dir)
+    detail = (
+        f"answers; embedded server pid {status.pid}" if status.running else "stopped (`infra up --postgres`)"
+    )
+    return EndpointStatus("postgres", target, status.running, detail)
+
+
 def endpoint_statuses(settings: Settings) -> list[EndpointStatus]:
     broker = KafkaBroker(settings).status()
     kafka_detail = (
@@ -98,4 +113,5 @@ def endpoint_statuses(settings: Settings) -> list[EndpointStatus]:
         _spark(settings),
         _dagster(settings),
     ]
-    return statuses
+    postgres = _postgres(settings)
+    return statuses + ([postgres] if postgres else [])
