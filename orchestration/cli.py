@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from orchestration.infra.kafka_broker import InfraError, KafkaBroker
+from orchestration.infra.kafka_broker import InfraError, KafkaBroker, KafkaCluster
 from orchestration.settings import USE_CASES, export_defaults, get_settings
 
 
@@ -32,14 +32,40 @@ def infra() -> None:
 @click.option(
     "--postgres", is_flag=True, help="Also start Postgres under FLYWHEEL_HOME/postgres and print its URLs."
 )
-def infra_up(timeout: float, postgres: bool) -> None:
+@click.option(
+    "--brokers",
+    type=click.IntRange(1, 9),
+    default=None,
+    help="Kafka brokers (KRaft, one quorum, consecutive ports); default FLYWHEEL_KAFKA_BROKERS or 1.",
+)
+@click.option(
+    "--spark-workers",
+    type=click.IntRange(0, 8),
+    default=0,
+    help="Also start a Spark standalone master and this many workers; prints SPARK_MASTER.",
+)
+def infra_up(timeout: float, postgres: bool, brokers: int | None, spark_workers: int) -> None:
     settings = export_defaults()
     try:
-        KafkaBroker(settings).start(timeout=timeout, log=click.echo)
+        cluster = KafkaCluster(settings, size=brokers)
+        if cluster.size == 1:
+            KafkaBroker(settings).start(timeout=timeout, log=click.echo)
+        else:
+            bootstrap = cluster.start(timeout=max(timeout, 120.0), log=click.echo)
+            click.echo(f"  export KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
         if postgres:
             _postgres_up(settings)
+        if spark_workers:
+            _spark_up(settings, spark_workers)
     except InfraError as exc:
         _fail(str(exc))
+
+
+def _spark_up(settings, workers: int) -> None:
+    from orchestration.infra.spark_cluster import SparkStandalone
+
+    master = SparkStandalone(settings).start(workers=workers, log=click.echo)
+    click.echo(f"  export SPARK_MASTER={master}")
 
 
 def _postgres_up(settings) -> None:
@@ -55,10 +81,15 @@ def _postgres_up(settings) -> None:
 @infra.command("down", help="Stop what `infra up` started (only those processes).")
 def infra_down() -> None:
     from orchestration.infra.postgres import PostgresServer
+    from orchestration.infra.spark_cluster import SparkStandalone
 
     settings = get_settings()
     try:
+        cluster = KafkaCluster(settings)
+        if cluster.layout is not None:
+            cluster.stop(log=click.echo)
         KafkaBroker(settings).stop(log=click.echo)
+        SparkStandalone(settings).stop(log=click.echo, quiet=True)
         server = PostgresServer(settings)
         if server.initialised:
             server.stop(log=click.echo)

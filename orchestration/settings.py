@@ -55,6 +55,7 @@ class Settings:
     kafka_version: str
     kafka_heap: str
     kafka_partitions: int
+    #: Replicas of topics Flywheel creates (``FLYWHEEL_KAFKA_REPLICATION``); 0: min(3, brokers).
     kafka_replication: int
     maven_repo: str
     spark_packages: tuple[str, ...] = field(default_factory=tuple)
@@ -155,7 +156,7 @@ def get_settings() -> Settings:
         kafka_version=_env("FLYWHEEL_KAFKA_VERSION") or DEFAULT_KAFKA_VERSION,
         kafka_heap=_env("FLYWHEEL_KAFKA_HEAP") or "768m",
         kafka_partitions=_int_env("FLYWHEEL_KAFKA_PARTITIONS", 2),
-        kafka_replication=_int_env("FLYWHEEL_KAFKA_REPLICATION", 1),
+        kafka_replication=_int_env("FLYWHEEL_KAFKA_REPLICATION", 0),
         maven_repo=(_env("FLYWHEEL_MAVEN_REPO") or DEFAULT_MAVEN_REPO).rstrip("/"),
         spark_packages=packages,
         topic_prefix=_env("FLYWHEEL_TOPIC_PREFIX") or "",

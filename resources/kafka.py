@@ -72,12 +72,27 @@ class RangeRead:
         return len(self.records) + sum(m.end - m.start for m in self.missing)
 
 
+def topic_replication(admin: KafkaAdminClient) -> int:
+    """min(3, brokers): every record on three brokers once the cluster has them."""
+    brokers = admin.describe_cluster().get("brokers") or []
+    return max(1, min(3, len(brokers)))
+
+
+def durability_config(replicas: int) -> dict[str, str]:
+    """``min.insync.replicas=2`` with three or more copies: an ``acks=all`` write then survives the
+    loss of any one broker, and a partition down to one copy refuses writes instead of risking them."""
+    return {"min.insync.replicas": "2"} if replicas >= 3 else {}
+
+
 class KafkaResource(ConfigurableResource):
     """Factories for kafka-python clients against ``KAFKA_BOOTSTRAP_SERVERS``."""
 
     bootstrap_servers: str = Field(description="Comma-separated host:port list of the Kafka brokers.")
     default_partitions: int = Field(default=2, description="Partitions for topics Flywheel creates.")
-    replication_factor: int = Field(default=1, description="Replication factor for topics Flywheel creates.")
+    replication_factor: int = Field(
+        default=0,
+        description="Replication factor for topics Flywheel creates; 0: min(3, brokers in the cluster).",
+    )
     client_id: str = Field(default="flywheel")
     request_timeout_ms: int = Field(default=30000)
 
@@ -89,7 +104,16 @@ class KafkaResource(ConfigurableResource):
         """A producer that waits for the full ISR (acks=all) so an acknowledged record is durable."""
         from kafka import KafkaProducer
 
-        kwargs = {"acks": "all", "linger_ms": 5, "retries": 5, **self._common(), **overrides}
+        # Idempotence: a batch retried after a lost acknowledgement (a broker killed mid-write, a
+        # leader moved) is written once, not twice.
+        kwargs = {
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": 5,
+            "retries": 5,
+            **self._common(),
+            **overrides,
+        }
         return KafkaProducer(**kwargs)
 
     def consumer(self, group_id: str | None = None, **overrides: Any) -> KafkaConsumer:
@@ -138,11 +162,12 @@ class KafkaResource(ConfigurableResource):
             if name in admin.list_topics():
                 _EXISTING_TOPICS.add((self.bootstrap_servers, name))
                 return False
+            replicas = replication or self.replication_factor or topic_replication(admin)
             topic = NewTopic(
                 name=name,
                 num_partitions=partitions or self.default_partitions,
-                replication_factor=replication or self.replication_factor,
-                topic_configs=dict(config or {}),
+                replication_factor=replicas,
+                topic_configs={**durability_config(replicas), **(config or {})},
             )
             try:
                 admin.create_topics([topic])

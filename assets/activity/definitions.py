@@ -54,12 +54,11 @@ from dagster import (
 )
 from pydantic import Field
 
-from assets.activity.layouts import LABEL_COLUMN, WINDOW_COLUMNS, detect_layout
+from assets.activity.layouts import LABEL_COLUMN, WINDOW_COLUMNS
 from assets.activity.quality import WindowCheck, expect_labels, window_checks
 from assets.activity.units import (
     CANONICAL,
     SENSORS_FILE,
-    SOURCE_UNIT_COLUMNS,
     SensorUnits,
     parse_sensor_units,
 )
@@ -131,18 +130,6 @@ def load_sensor_units(object_store: ObjectStoreResource) -> tuple[SensorUnits, s
             '{"acceleration_unit": "m/s2", "rotation_unit": "deg/s"}; allowed values: acceleration_unit '
             '"g" or "m/s2", rotation_unit "rad/s" or "deg/s" (defaults g and rad/s)'
         ) from exc
-
-
-def _head(path: Path, lines: int = 2) -> list[str]:
-    with path.open("r", encoding="utf-8", errors="replace") as handle:
-        return [line for _, line in zip(range(lines), handle, strict=False)]
-
-
-def _write(frame: Any, table: str, slot: str) -> str:
-    """Overwrite this file's slot of ``table`` (so a re-ingest replaces, never appends)."""
-    path = tables_dir() / table / f"slot={slot}"
-    frame.write.mode("overwrite").parquet(str(path))
-    return str(path)
 
 
 def _source_record(slot: str) -> Path:
@@ -226,18 +213,6 @@ def activity_file(
     context.add_output_metadata(meta)
 
 
-def _convert_units(frame: Any, units: SensorUnits) -> Any:
-    """Signal columns in g and rad/s (Spark); other columns as they are."""
-    from pyspark.sql import functions as F
-
-    factors = units.factors(frame.columns)
-    if not factors:
-        return frame
-    return frame.select(
-        *[(F.col(c) * F.lit(factors[c])).alias(c) if c in factors else F.col(c) for c in frame.columns]
-    )
-
-
 def _ingest(
     context: AssetExecutionContext,
     config: IngestConfig,
@@ -247,65 +222,48 @@ def _ingest(
     path: Path,
     units: SensorUnits,
 ) -> dict:
-    """Clean one snapshot of a landed file into its slot; returns the run metadata."""
-    from pyspark.sql import functions as F
+    """Clean one snapshot of a landed file into its slot; returns the run metadata.
 
-    from assets.activity.cleaning import build_windows, clean_features, clean_raw, clean_windows, read_lines
+    ``FLYWHEEL_SPARK_LAUNCH=session``: in this run's SparkSession; ``pipes``: as the ``spark-submit``
+    job ``scripts/spark_jobs/activity_clean.py`` through Dagster Pipes. Both run
+    ``assets.activity.ingest.clean_file`` on the same job description.
+    """
+    from assets.activity.ingest import FileJob, clean_file
 
-    session = spark.spark_session
-    layout = detect_layout(_head(path))
-    slot = _slot(key)
-    _clear(slot)
-    source = F.lit(object_store.uri(key))  # where the line is in the landing, not the private copy
-    meta: dict = {"source": MetadataValue.path(object_store.uri(key)), "layout": layout or "unknown"}
-    if layout is None:
-        lines = read_lines(session, [str(path)]).withColumn("reason", F.lit("unknown_layout"))
-        rows = lines.select(source.alias("source_file"), "line", "reason", "raw").localCheckpoint()
-        total = rows.count()
-        _write(rows, "quarantine", slot)
-        context.log.warning(
-            f"{key}: header matches no activity layout (raw participant, window or feature CSV); "
-            f"all {total} lines quarantined with reason unknown_layout"
-        )
-        meta.update(rows_in=total, rows_kept=0, rows_quarantined=total, quarantined_unknown_layout=total)
-        return meta
-    participant = _participant(key)
-    if layout == "raw":
-        result = clean_raw(
-            session, [str(path)], config.label_span_seconds, load_mapping(object_store) or None
-        )
-        kept = _convert_units(result.kept, units).localCheckpoint()
-        _write(kept, "rows", slot)
-        windows = build_windows(kept, keep_participant=True).withColumn("line", F.lit(None).cast("long"))
-    elif layout == "windows":
-        result = clean_windows(session, [str(path)], keep_position=True)
-        windows = _convert_units(result.kept.drop("source_file"), units)
-        windows = windows.withColumn("participant", F.lit(participant))
-    else:
-        result = clean_features(session, [str(path)])
-        features = _convert_units(result.kept, units).withColumn("participant", F.lit(participant))
-        _write(features, "features", slot)
-        windows = None
-    _write(result.quarantine.withColumn("source_file", source), "quarantine", slot)
-    meta.update({name: int(value) for name, value in result.counts.items()})
-    if windows is not None:
-        windows = (
-            windows.withColumn(
-                ID_COLUMN,
-                F.concat_ws(
-                    "@", F.col("participant"), F.date_format("stamp", "yyyy-MM-dd'T'HH:mm:ss.SSSSSS")
-                ),
-            )
-            .withColumn(SOURCE_UNIT_COLUMNS[0], F.lit(units.acceleration))
-            .withColumn(SOURCE_UNIT_COLUMNS[1], F.lit(units.rotation))
-            .localCheckpoint()
-        )
-        _write(windows, "windows", slot)
-        labelled = windows.where(F.col(LABEL_COLUMN).isNotNull()).count()
-        meta.update(windows=windows.count(), labelled_windows=labelled)
-    if result.counts["rows_in"] != result.counts["rows_kept"] + result.counts["rows_quarantined"]:
-        raise Failure(f"{key}: rows in != kept + quarantined: {result.counts}")
+    job = FileJob(
+        path=str(path),
+        slot=_slot(key),
+        tables_root=str(tables_dir()),
+        source_uri=object_store.uri(key),  # where the line is in the landing, not the private copy
+        participant=_participant(key),
+        acceleration_unit=units.acceleration,
+        rotation_unit=units.rotation,
+        mapping=load_mapping(object_store) or None,
+        label_span_seconds=config.label_span_seconds,
+    )
+    _record_source_cleared(job.slot)
+    settings = get_settings()
+    try:
+        if settings.spark_launch == "pipes":
+            from resources.spark_pipes import run_spark_job
+
+            result = run_spark_job(context, "activity_clean.py", {"job": job.as_dict()}, settings)
+        else:
+            result = clean_file(spark.spark_session, job)
+    except ValueError as exc:  # the counts did not add up
+        raise Failure(str(exc)) from exc
+    if result.get("warning"):
+        context.log.warning(f"{key}: {result['warning']}")
+    meta: dict = {"source": MetadataValue.path(job.source_uri), "layout": result["layout"]}
+    meta.update({k: v for k, v in result.items() if isinstance(v, int)})
+    meta["spark_launch"] = settings.spark_launch
+    meta["outputs"] = MetadataValue.json(result.get("paths", {}))
     return meta
+
+
+def _record_source_cleared(slot: str) -> None:
+    """The slot's source record goes with its old outputs (``clean_file`` clears the tables)."""
+    _source_record(slot).unlink(missing_ok=True)
 
 
 def _remove_deleted(context: AssetExecutionContext, object_store: ObjectStoreResource) -> dict[str, Any]:

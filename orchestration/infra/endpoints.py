@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 import requests
 import sqlalchemy as sa
 
-from orchestration.infra.kafka_broker import KafkaBroker, port_answers
+from orchestration.infra.kafka_broker import KafkaBroker, KafkaCluster, port_answers
 from orchestration.settings import Settings
 
 
@@ -98,15 +98,32 @@ def _postgres(settings: Settings) -> EndpointStatus | None:
     return EndpointStatus("postgres", target, status.running, detail)
 
 
+def _kafka_cluster(settings: Settings) -> EndpointStatus | None:
+    """The nodes of ``infra up --brokers N`` (N > 1), when such a cluster was started here."""
+    cluster = KafkaCluster(settings)
+    if cluster.layout is None:
+        return None
+    nodes = cluster.status()
+    up = [n for n in nodes if n.answering and n.managed]
+    detail = f"{len(up)} of {len(nodes)} brokers answer; pids " + ",".join(str(n.pid) for n in up)
+    return EndpointStatus("kafka", cluster.bootstrap, len(up) == len(nodes), detail)
+
+
 def endpoint_statuses(settings: Settings) -> list[EndpointStatus]:
+    cluster = _kafka_cluster(settings)
+    if cluster is not None:
+        return [cluster, *_others(settings)]
     broker = KafkaBroker(settings).status()
     kafka_detail = (
         f"answers; embedded broker pid {broker.pid}" if broker.managed and broker.answering
         else "answers (external broker)" if broker.answering
         else "no answer (start it with `flywheel infra up`)"
     )  # fmt: skip
-    statuses = [EndpointStatus("kafka", broker.bootstrap, broker.answering, kafka_detail)]
-    statuses += [
+    return [EndpointStatus("kafka", broker.bootstrap, broker.answering, kafka_detail), *_others(settings)]
+
+
+def _others(settings: Settings) -> list[EndpointStatus]:
+    statuses = [
         _mlflow(settings),
         _database(settings),
         _landing(settings),

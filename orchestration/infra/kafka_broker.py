@@ -12,6 +12,7 @@ and ``broker.pid``. ``down`` stops exactly the recorded pid, after checking it i
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -20,7 +21,7 @@ import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestration.settings import Settings
@@ -106,6 +107,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
 def java_major_version(java: str) -> int:
     out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
     match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
@@ -123,13 +128,50 @@ class BrokerStatus:
     managed: bool
 
 
-class KafkaBroker:
-    """Lifecycle of the embedded broker: ``resolve`` → ``format`` → ``start`` / ``stop``."""
+@dataclass(frozen=True)
+class ClusterLayout:
+    """Where the nodes of a multi-broker cluster listen (fixed at its first start: the controllers'
+    addresses are the KRaft quorum every node is formatted with)."""
 
-    def __init__(self, settings: Settings):
+    ports: tuple[int, ...]
+    controller_ports: tuple[int, ...]
+    cluster_id: str
+    heartbeat_ms: int = field(default=500)
+
+    @property
+    def size(self) -> int:
+        return len(self.ports)
+
+    def voters(self, host: str) -> str:
+        return ",".join(f"{i + 1}@{host}:{port}" for i, port in enumerate(self.controller_ports))
+
+    @property
+    def replication(self) -> int:
+        """Internal topics (and, by default, Flywheel's own) are replicated min(3, brokers) times."""
+        return min(3, self.size)
+
+    @property
+    def min_insync(self) -> int:
+        """Two in-sync copies before an ``acks=all`` write counts, once there are three."""
+        return 2 if self.size >= 3 else 1
+
+
+class KafkaBroker:
+    """Lifecycle of the embedded broker: ``resolve`` → ``format`` → ``start`` / ``stop``.
+
+    Alone (the default), node 1 under ``<FLYWHEEL_HOME>/kafka``; as one node of a
+    :class:`KafkaCluster`, node ``node_id`` of ``layout`` under ``<FLYWHEEL_HOME>/kafka/node-<id>``.
+    """
+
+    def __init__(self, settings: Settings, node_id: int = 1, layout: ClusterLayout | None = None):
         self.settings = settings
         self.host, self.port = split_host_port(settings.kafka_bootstrap_servers)
+        self.node_id = node_id
+        self.layout = layout
         self.state_dir = settings.home / "kafka"
+        if layout is not None:
+            self.port = layout.ports[node_id - 1]
+            self.state_dir = self.state_dir / f"node-{node_id}"
         self.data_dir = self.state_dir / "data"
         self.pid_file = self.state_dir / "broker.pid"
         self.log_file = self.state_dir / "broker.log"
@@ -209,12 +251,14 @@ class KafkaBroker:
         return candidate if not port_answers(self.host, candidate) else free_port(self.host)
 
     def write_config(self) -> None:
-        controller = self._controller_port()
+        layout = self.layout
+        controller = layout.controller_ports[self.node_id - 1] if layout else self._controller_port()
+        voters = layout.voters(self.host) if layout else f"1@{self.host}:{controller}"
         self.state_dir.mkdir(parents=True, exist_ok=True)
         lines = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{self.host}:{controller}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": voters,
             "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{controller}",
             "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -231,6 +275,21 @@ class KafkaBroker:
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
         }
+        if layout is not None:
+            replicas, isr = str(layout.replication), str(layout.min_insync)
+            lines |= {
+                "offsets.topic.replication.factor": replicas,
+                "transaction.state.log.replication.factor": replicas,
+                "transaction.state.log.min.isr": isr,
+                "share.coordinator.state.topic.replication.factor": replicas,
+                "share.coordinator.state.topic.min.isr": isr,
+                "default.replication.factor": replicas,
+                "min.insync.replicas": isr,
+                # A killed node is fenced (its partitions led elsewhere) within seconds, not 9 s.
+                "broker.heartbeat.interval.ms": str(layout.heartbeat_ms),
+                "broker.session.timeout.ms": str(layout.heartbeat_ms * 6),
+                "unclean.leader.election.enable": "false",
+            }
         self.config_file.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
 
     def format_storage(self) -> None:
@@ -238,7 +297,7 @@ class KafkaBroker:
         if (self.data_dir / "meta.properties").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = self.layout.cluster_id if self.layout else new_cluster_id()
         proc = subprocess.run(
             [self.java(), "-cp", self._classpath(), self._log4j_flag(), STORAGE_TOOL,
              "format", f"--cluster-id={cluster_id}", "-c", str(self.config_file)],
@@ -272,6 +331,11 @@ class KafkaBroker:
         if pid and port_answers(self.host, self.port):
             log(f"Kafka broker already running at {self.host}:{self.port} (pid {pid})")
             return pid
+        proc = self.launch(log=log)
+        return self.wait_ready(proc, timeout=timeout, log=log)
+
+    def launch(self, log=print) -> subprocess.Popen:
+        """Start the broker process without waiting (a cluster's nodes need each other to elect)."""
         if port_answers(self.host, self.port):
             raise InfraError(
                 f"{self.host}:{self.port} is already taken by another process; stop it or point "
@@ -289,6 +353,10 @@ class KafkaBroker:
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
         self.pid_file.write_text(str(proc.pid))
+        return proc
+
+    def wait_ready(self, proc: subprocess.Popen, timeout: float = 90.0, log=print) -> int:
+        """Wait until the launched broker serves metadata; stop it and raise if it does not."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -357,3 +425,118 @@ class KafkaBroker:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no broker log)"
+
+
+class KafkaCluster:
+    """``flywheel infra up --brokers N``: N combined controller+broker KRaft nodes in one quorum, on
+    consecutive ports from ``KAFKA_BOOTSTRAP_SERVERS``'s (controllers on the N ports after them, or
+    free ones). The layout is kept in ``<FLYWHEEL_HOME>/kafka/cluster.json`` so a restart (or a
+    restarted node) finds its quorum again. One broker is simply the :class:`KafkaBroker`.
+    """
+
+    def __init__(self, settings: Settings, size: int | None = None):
+        self.settings = settings
+        self.layout_file = settings.home / "kafka" / "cluster.json"
+        recorded = self._recorded_layout()
+        self.size = size or (recorded.size if recorded else settings.kafka_brokers)
+        self.layout = recorded if recorded and recorded.size == self.size else None
+        if self.layout is None and self.size > 1:
+            self.layout = self._new_layout()
+
+    def _recorded_layout(self) -> ClusterLayout | None:
+        try:
+            raw = json.loads(self.layout_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return ClusterLayout(tuple(raw["ports"]), tuple(raw["controller_ports"]), raw["cluster_id"])
+
+    def _new_layout(self) -> ClusterLayout:
+        host, base = split_host_port(self.settings.kafka_bootstrap_servers)
+        ports = tuple(base + i for i in range(self.size))
+        wanted = [base + self.size + i for i in range(self.size)]
+        controllers = tuple(p if not port_answers(host, p) else free_port(host) for p in wanted)
+        return ClusterLayout(ports, controllers, new_cluster_id())
+
+    @property
+    def nodes(self) -> list[KafkaBroker]:
+        if self.layout is None:
+            return [KafkaBroker(self.settings)]
+        return [KafkaBroker(self.settings, node_id=i + 1, layout=self.layout) for i in range(self.size)]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"{node.host}:{node.port}" for node in self.nodes)
+
+    def start(self, timeout: float = 120.0, log=print) -> str:
+        """Start every node not running yet, wait for all; returns the bootstrap list."""
+        if self.layout is None:
+            self.nodes[0].start(timeout=timeout, log=log)
+            return self.bootstrap
+        self.layout_file.parent.mkdir(parents=True, exist_ok=True)
+        self.layout_file.write_text(
+            json.dumps(
+                {
+                    "ports": list(self.layout.ports),
+                    "controller_ports": list(self.layout.controller_ports),
+                    "cluster_id": self.layout.cluster_id,
+                }
+            )
+        )
+        nodes = self.nodes
+        nodes[0].resolve(log=log)
+        launched = []
+        for node in nodes:
+            if node.recorded_pid() and port_answers(node.host, node.port):
+                log(f"Kafka node {node.node_id} already running at {node.host}:{node.port}")
+                continue
+            launched.append((node, node.launch(log=log)))
+        try:
+            for node, proc in launched:
+                node.wait_ready(proc, timeout=timeout, log=lambda _m: None)
+        except InfraError:
+            self.stop(log=lambda _m: None)
+            raise
+        log(
+            f"Kafka cluster {self.settings.kafka_version}: {self.size} brokers at {self.bootstrap} "
+            f"(replication {self.layout.replication}, min.insync.replicas {self.layout.min_insync})"
+        )
+        return self.bootstrap
+
+    def node(self, node_id: int) -> KafkaBroker:
+        return self.nodes[node_id - 1]
+
+    def kill(self, node_id: int) -> int:
+        """SIGKILL one node (a drill: no clean shutdown, no flush). Returns the killed pid."""
+        node = self.node(node_id)
+        pid = node.recorded_pid()
+        if pid is None:
+            raise InfraError(f"Kafka node {node_id} is not running")
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while node._alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return pid
+
+    def restart(self, node_id: int, timeout: float = 120.0) -> int:
+        node = self.node(node_id)
+        return node.wait_ready(node.launch(log=lambda _m: None), timeout=timeout, log=lambda _m: None)
+
+    def stop(self, log=print) -> bool:
+        if self.layout is None:
+            return self.nodes[0].stop(log=log)
+        # All at once: stopped one by one, the last nodes wait for a quorum that has already left.
+        running = [(node, pid) for node in self.nodes if (pid := node.recorded_pid()) is not None]
+        for _node, pid in running:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for node, pid in running:
+            while node._alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if node._alive(pid):
+                os.kill(pid, signal.SIGKILL)
+            node.pid_file.unlink(missing_ok=True)
+        log(f"Kafka cluster stopped ({len(running)} of {self.size} nodes were running)")
+        return bool(running)
+
+    def status(self) -> list[BrokerStatus]:
+        return [node.status() for node in self.nodes]
