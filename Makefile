@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export FLYWHEEL_HOME ?= $(CURDIR)/.flywheel
 export DAGSTER_HOME ?= $(FLYWHEEL_HOME)/dagster
 
-.PHONY: install demo test lint format up down status ui mlflow-ui clean
+.PHONY: install demo test test-cluster lint format up down status ui mlflow-ui clean
 
 # Exactly the versions in uv.lock (`uv lock` after editing pyproject.toml; --frozen never re-resolves,
 # and tests/test_lockfile.py fails when the two disagree). uv itself is pinned in the dev extra.
@@ -31,6 +31,13 @@ demo: $(STAMP)
 
 test: $(STAMP) postgresql
 	$(BIN)/python -m pytest
+
+# The engines past one machine, each started once by the session's fixtures: Postgres (Dagster
+# instance, MLflow, annotations), three Kafka brokers, a Spark standalone cluster, Spark jobs through
+# Dagster Pipes (tests/cluster/; deselected from `make test` by the `cluster` marker).
+.PHONY: test-cluster
+test-cluster: $(STAMP) postgresql
+	$(BIN)/python -m pytest -m cluster tests/cluster --durations=15
 
 # Debian's PostgreSQL server binaries (initdb, pg_ctl): the Postgres fixture and `infra up --postgres`.
 .PHONY: postgresql

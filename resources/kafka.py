@@ -105,12 +105,13 @@ class KafkaResource(ConfigurableResource):
         from kafka import KafkaProducer
 
         # Idempotence: a batch retried after a lost acknowledgement (a broker killed mid-write, a
-        # leader moved) is written once, not twice.
+        # leader moved) is written once, not twice. Retries are bounded by time, not count: a leader
+        # election after a broker dies takes seconds, which five quick retries would not outlast.
         kwargs = {
             "acks": "all",
             "enable_idempotence": True,
             "linger_ms": 5,
-            "retries": 5,
+            "delivery_timeout_ms": 60_000,
             **self._common(),
             **overrides,
         }

@@ -83,9 +83,10 @@ class SparkResource(ConfigurableResource):
         return build_spark_config(self.master, self.app_name, packages, self.spark_config, self.s3_endpoint)
 
     def _start(self) -> Any:
-        if self.master.startswith("local"):
+        if self.master.startswith(("local", "spark://127.0.0.1:", "spark://localhost:")):
             # A session started from Python (not spark-submit) ignores spark.pyspark.python: its
-            # workers run PYSPARK_PYTHON, else whatever python3 is on PATH (not the venv).
+            # workers run PYSPARK_PYTHON, else whatever python3 is on PATH (not the venv). The same
+            # holds for a standalone cluster on this machine (`flywheel infra up --spark-workers`).
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         return spark_session_from_config(self.resolved_config())
 

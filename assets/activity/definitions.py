@@ -257,6 +257,7 @@ def _ingest(
     meta: dict = {"source": MetadataValue.path(job.source_uri), "layout": result["layout"]}
     meta.update({k: v for k, v in result.items() if isinstance(v, int)})
     meta["spark_launch"] = settings.spark_launch
+    meta["spark_master"] = result.get("spark_master", settings.spark_master)
     meta["outputs"] = MetadataValue.json(result.get("paths", {}))
     return meta
 

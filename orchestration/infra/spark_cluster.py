@@ -30,6 +30,8 @@ from orchestration.settings import Settings
 HOST = "127.0.0.1"
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
+#: Cores an application gets unless it sets ``spark.cores.max`` (``spark.deploy.defaultCores``).
+DEFAULT_APP_CORES = 1
 
 
 def spark_home() -> Path:
@@ -120,7 +122,7 @@ class SparkStandalone:
         return sum(1 for w in state.get("workers", []) if w.get("state") == "ALIVE")
 
     def start(
-        self, workers: int = 2, cores: int = 1, memory: str = "1g", timeout: float = 90.0, log=print
+        self, workers: int = 2, cores: int = 2, memory: str = "2g", timeout: float = 90.0, log=print
     ) -> str:
         """Start the master and ``workers`` workers; wait until all are registered. Returns the URL."""
         if self.master_url and self.status()["master"]:
@@ -130,8 +132,13 @@ class SparkStandalone:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         port, webui = free_port(HOST), free_port(HOST)
         self.info_file.write_text(json.dumps({"port": port, "webui_port": webui, "workers": workers}))
+        # An application that does not ask (spark.cores.max) gets one core, so the run process's
+        # session and the Pipes jobs it launches share the cluster instead of waiting on each other.
         self._launch(
-            "master", MASTER_CLASS, ["--host", HOST, "--port", str(port), "--webui-port", str(webui)], {}
+            "master",
+            MASTER_CLASS,
+            ["--host", HOST, "--port", str(port), "--webui-port", str(webui)],
+            {"SPARK_MASTER_OPTS": f"-Dspark.deploy.defaultCores={DEFAULT_APP_CORES}"},
         )
         deadline = time.monotonic() + timeout
         while not port_answers(HOST, port):
