@@ -88,6 +88,9 @@ class Settings:
     spark_launch: str = "session"
     #: Brokers ``flywheel infra up`` starts (``FLYWHEEL_KAFKA_BROKERS``, or ``--brokers``).
     kafka_brokers: int = 1
+    #: ``FLYWHEEL_S3_DIRECT=on``: with the landing on S3, Spark reads landed objects straight from
+    #: ``s3a://`` (hadoop-aws resolved from Maven Central) instead of a local copy of each.
+    s3_direct: bool = False
 
     def topic(self, use_case: str, kind: str = "records") -> str:
         """``<prefix><use_case>.<kind>``: ``records`` in, ``predictions`` and ``deadletter`` out."""
@@ -172,6 +175,7 @@ def get_settings() -> Settings:
         dagster_database_url=_dagster_url(_env("FLYWHEEL_DAGSTER_DATABASE_URL")),
         spark_launch=_spark_launch(_env("FLYWHEEL_SPARK_LAUNCH") or "session"),
         kafka_brokers=max(1, _int_env("FLYWHEEL_KAFKA_BROKERS", 1)),
+        s3_direct=(_env("FLYWHEEL_S3_DIRECT") or "off").lower() in ("on", "1", "true", "yes"),
     )
 
 

@@ -62,6 +62,8 @@ def build_resources(settings: Settings | None = None, resolved: bool = False) ->
             master=env("SPARK_MASTER", settings.spark_master),
             packages=",".join(settings.spark_packages),
             s3_endpoint=settings.aws_endpoint_url,
+            s3_direct=settings.s3_direct,
+            ivy_dir=str(settings.cache_dir / "ivy"),
         ),
         "kafka": KafkaResource(
             bootstrap_servers=env("KAFKA_BOOTSTRAP_SERVERS", settings.kafka_bootstrap_servers),

@@ -28,6 +28,55 @@ LOCAL_DEFAULTS: dict[str, str] = {
 }
 
 
+#: Credentials the executors need for ``s3a://`` when they are not on the driver's machine's env.
+_AWS_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
+
+
+def pyspark_hadoop_version() -> str:
+    """The Hadoop version pyspark ships (``jars/hadoop-client-api-<v>.jar``): hadoop-aws must match."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("pyspark")
+    jars = (
+        sorted(Path(spec.origin).parent.glob("jars/hadoop-client-api-*.jar")) if spec and spec.origin else []
+    )
+    if not jars:
+        raise RuntimeError("cannot tell pyspark's Hadoop version (no jars/hadoop-client-api-*.jar)")
+    return jars[-1].name.removeprefix("hadoop-client-api-").removesuffix(".jar")
+
+
+def s3a_packages() -> list[str]:
+    """``hadoop-aws`` of pyspark's Hadoop version; its POM brings the matching AWS SDK bundle."""
+    return [f"org.apache.hadoop:hadoop-aws:{pyspark_hadoop_version()}"]
+
+
+def s3a_config(ivy_dir: str | None, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Spark settings for reading ``s3a://`` directly: the Ivy cache the packages resolve into (once,
+    from Maven Central), change detection (a read fails rather than mixing two versions of an object),
+    and the driver's AWS variables for executors that do not share its environment."""
+    env = os.environ if environ is None else environ
+    config = {
+        "spark.hadoop.fs.s3a.change.detection.mode": "server",
+        "spark.hadoop.fs.s3a.change.detection.source": "etag",
+        "spark.hadoop.fs.s3a.endpoint.region": env.get("AWS_REGION")
+        or env.get("AWS_DEFAULT_REGION")
+        or "us-east-1",
+    }
+    if ivy_dir:
+        config["spark.jars.ivy"] = ivy_dir
+    for name in _AWS_ENV:
+        if env.get(name):
+            config[f"spark.executorEnv.{name}"] = env[name]
+    return config
+
+
 def build_spark_config(
     master: str,
     app_name: str = "flywheel",
@@ -76,11 +125,19 @@ class SparkResource(ConfigurableResource):
         default="", description="Comma-separated Maven coordinates for spark.jars.packages."
     )
     s3_endpoint: str | None = Field(default=None, description="S3 endpoint for s3a:// reads (MinIO, moto).")
+    s3_direct: bool = Field(
+        default=False, description="Read s3a:// directly: adds hadoop-aws (pyspark's Hadoop version)."
+    )
+    ivy_dir: str | None = Field(default=None, description="Ivy cache for spark.jars.packages.")
     _session: Any = PrivateAttr(default=None)
 
     def resolved_config(self) -> dict[str, Any]:
         packages = [p.strip() for p in self.packages.split(",") if p.strip()]
-        return build_spark_config(self.master, self.app_name, packages, self.spark_config, self.s3_endpoint)
+        conf = dict(self.spark_config)
+        if self.s3_direct:
+            packages += [p for p in s3a_packages() if p not in packages]
+            conf = {**s3a_config(self.ivy_dir), **conf}
+        return build_spark_config(self.master, self.app_name, packages, conf, self.s3_endpoint)
 
     def _start(self) -> Any:
         if self.master.startswith(("local", "spark://127.0.0.1:", "spark://localhost:")):

@@ -31,7 +31,7 @@ def spark_submit_command(settings: Settings, script: Path, app_name: str) -> lis
     """``spark-submit`` from the installed pyspark with Flywheel's Spark configuration (master,
     packages such as hadoop-aws, S3 endpoint, the venv's Python for driver and executors)."""
     from orchestration.infra.spark_cluster import spark_home
-    from resources.spark import build_spark_config
+    from resources.spark import SparkResource
 
     conf = {
         "spark.pyspark.python": sys.executable,
@@ -39,9 +39,15 @@ def spark_submit_command(settings: Settings, script: Path, app_name: str) -> lis
         # Executors import the project's modules (cleaning functions, their UDFs) by name.
         "spark.executorEnv.PYTHONPATH": str(REPO_ROOT),
     }
-    config = build_spark_config(
-        settings.spark_master, app_name, list(settings.spark_packages), conf, settings.aws_endpoint_url
-    )
+    config = SparkResource(
+        master=settings.spark_master,
+        app_name=app_name,
+        packages=",".join(settings.spark_packages),
+        s3_endpoint=settings.aws_endpoint_url,
+        s3_direct=settings.s3_direct,
+        ivy_dir=str(settings.cache_dir / "ivy"),
+        spark_config=conf,
+    ).resolved_config()
     command = [str(spark_home() / "bin" / "spark-submit"), "--master", config.pop("spark.master")]
     for key, value in config.items():
         command += ["--conf", f"{key}={value}"]

@@ -48,6 +48,7 @@ from dagster import (
     Definitions,
     DynamicPartitionsDefinition,
     Failure,
+    MaterializeResult,
     MetadataValue,
     asset,
     define_asset_job,
@@ -188,29 +189,44 @@ def activity_file(
     config: IngestConfig,
     spark: SparkResource,
     object_store: ObjectStoreResource,
-) -> None:
+) -> MaterializeResult:
     key = context.partition_key
     if not object_store.exists(key):
         raise Failure(f"{object_store.uri(key)} is no longer in the landing")
     units, declared_in = load_sensor_units(object_store)
     expected = context.run.tags.get(OBJECT_VERSION_TAG)
-    with object_store.snapshot(key, expected) as snapshot:
-        meta = _ingest(context, config, spark, object_store, key, snapshot.path, units)
-        slot = _slot(key)
-        _record_source(slot, {"key": key, "version": snapshot.version, **units.as_dict()})
+    slot = _slot(key)
+    if object_store.is_s3 and get_settings().s3_direct:
+        # Spark reads the object where it is (s3a://, no local copy); S3A's change detection fails
+        # the read if the object is replaced meanwhile, so the version seen first is the one read.
+        info = object_store.info(key)
+        if info is None:
+            raise Failure(f"{object_store.uri(key)} is no longer in the landing")
+        direct = "s3a://" + object_store.uri(key).removeprefix("s3://")
+        meta = _ingest(context, config, spark, object_store, key, direct, units)
+        version, changed = info.version, expected is not None and info.version != expected
+        meta["read_from"] = MetadataValue.path(direct)
+        _record_source(slot, {"key": key, "version": version, **units.as_dict()})
+    else:
+        with object_store.snapshot(key, expected) as snapshot:
+            meta = _ingest(context, config, spark, object_store, key, str(snapshot.path), units)
+            _record_source(slot, {"key": key, "version": snapshot.version, **units.as_dict()})
+        version, changed = snapshot.version, snapshot.changed
     meta.update(
-        object_version=snapshot.version,
+        object_version=version,
         requested_version=expected or "none (not started by the landing sensor)",
-        version_changed=snapshot.changed,
+        version_changed=changed,
         units=units.describe(),
         units_declared_in=declared_in or f"defaults (no {SENSORS_FILE} in the landing)",
     )
-    if snapshot.changed:
+    if changed:
         context.log.warning(
             f"{key} was replaced after the landing sensor saw version {expected}: ingested the current "
-            f"version {snapshot.version} in full (the sensor requests it too; that run rewrites this slot)"
+            f"version {version} in full (the sensor requests it too; that run rewrites this slot)"
         )
-    context.add_output_metadata(meta)
+    # Returned, not added: a Pipes launch (FLYWHEEL_SPARK_LAUNCH=pipes) requires the asset to
+    # return its result.
+    return MaterializeResult(metadata=meta)
 
 
 def _ingest(
@@ -219,7 +235,7 @@ def _ingest(
     spark: SparkResource,
     object_store: ObjectStoreResource,
     key: str,
-    path: Path,
+    path: str,
     units: SensorUnits,
 ) -> dict:
     """Clean one snapshot of a landed file into its slot; returns the run metadata.
