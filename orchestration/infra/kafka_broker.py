@@ -107,6 +107,28 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def port_bindable(host: str, port: int) -> bool:
+    """True when a server could listen on ``port`` now (nothing listens, no connection holds it)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port_block(count: int, host: str = "127.0.0.1", low: int = 20000, high: int = 32000) -> int:
+    """The first of ``count`` consecutive bindable ports, below the kernel's ephemeral range (where
+    outgoing connections take their local ports and could take one of the block meanwhile)."""
+    import random
+
+    for _ in range(200):
+        base = random.randrange(low, high - count)
+        if all(port_bindable(host, base + i) for i in range(count)):
+            return base
+    raise InfraError(f"no {count} consecutive free ports between {low} and {high} on {host}")
+
+
 def new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
@@ -454,7 +476,7 @@ class KafkaCluster:
         host, base = split_host_port(self.settings.kafka_bootstrap_servers)
         ports = tuple(base + i for i in range(self.size))
         wanted = [base + self.size + i for i in range(self.size)]
-        controllers = tuple(p if not port_answers(host, p) else free_port(host) for p in wanted)
+        controllers = tuple(p if port_bindable(host, p) else free_port(host) for p in wanted)
         return ClusterLayout(ports, controllers, new_cluster_id())
 
     @property
@@ -484,12 +506,16 @@ class KafkaCluster:
         )
         nodes = self.nodes
         nodes[0].resolve(log=log)
-        launched = []
-        for node in nodes:
-            if node.recorded_pid() and port_answers(node.host, node.port):
-                log(f"Kafka node {node.node_id} already running at {node.host}:{node.port}")
-                continue
-            launched.append((node, node.launch(log=log)))
+        pending = [n for n in nodes if not (n.recorded_pid() and port_answers(n.host, n.port))]
+        for node in set(nodes) - set(pending):
+            log(f"Kafka node {node.node_id} already running at {node.host}:{node.port}")
+        taken = [n.port for n in pending if not port_bindable(n.host, n.port)]
+        if taken:
+            raise InfraError(
+                f"port(s) {taken} of the {self.size}-broker cluster are taken by another process: point "
+                "KAFKA_BOOTSTRAP_SERVERS at the first of enough free consecutive ports"
+            )
+        launched = [(node, node.launch(log=log)) for node in pending]
         try:
             for node, proc in launched:
                 node.wait_ready(proc, timeout=timeout, log=lambda _m: None)

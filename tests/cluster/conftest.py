@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.infra.kafka_broker import KafkaCluster, free_port
+from orchestration.infra.kafka_broker import KafkaCluster, free_port_block
 from orchestration.infra.postgres import PostgresServer
 from orchestration.infra.spark_cluster import SparkStandalone
 from orchestration.settings import Settings, export_defaults, get_settings
@@ -49,7 +49,10 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaClu
     """Three combined controller+broker nodes in one quorum, as ``flywheel infra up --brokers 3``."""
     home = tmp_path_factory.mktemp("kafka-cluster-home")
     settings = _settings_for(
-        home, KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}", FLYWHEEL_KAFKA_HEAP="384m"
+        home,
+        # Brokers and controllers on six consecutive ports no outgoing connection can be holding.
+        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port_block(2 * BROKERS)}",
+        FLYWHEEL_KAFKA_HEAP="384m",
     )
     cluster = KafkaCluster(settings, size=BROKERS)
     cluster.start(timeout=180, log=lambda _m: None)
