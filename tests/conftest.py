@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.infra.kafka_broker import KafkaBroker, free_port
+from orchestration.infra.kafka_broker import KafkaBroker, free_port, free_port_block
 from orchestration.infra.postgres import PostgresServer
 from orchestration.settings import Settings, get_settings, home_environment
 
@@ -41,7 +41,8 @@ def _broker_settings(home: Path, port: int) -> Settings:
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Apache Kafka 4.x broker for the whole session; yields its bootstrap address."""
     home = tmp_path_factory.mktemp("broker-home")
-    broker = KafkaBroker(_broker_settings(home, free_port()))
+    # Broker and controller ports (port, port + 1) below the range outgoing connections take theirs from.
+    broker = KafkaBroker(_broker_settings(home, free_port_block(2)))
     broker.start(timeout=120, log=lambda _msg: None)
     try:
         yield f"{broker.host}:{broker.port}"

@@ -270,7 +270,7 @@ class KafkaBroker:
     def _controller_port(self) -> int:
         """Port + 1 when free (the usual 9092/9093 pair); otherwise any free port."""
         candidate = self.port + 1
-        return candidate if not port_answers(self.host, candidate) else free_port(self.host)
+        return candidate if port_bindable(self.host, candidate) else free_port(self.host)
 
     def write_config(self) -> None:
         layout = self.layout
