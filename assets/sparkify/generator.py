@@ -414,7 +414,6 @@ def generate_spark(
     on the number of executors. Lines are repartitioned by day, sorted by ``ts`` within it, written
     as text (one part per day) and moved to the day's file name.
     """
-    from pyspark.sql import functions as F
 
     shards = math.ceil(users / SHARD_USERS)
     ids = spark.range(shards, numPartitions=max(1, min(shards, spark.sparkContext.defaultParallelism * 4)))
