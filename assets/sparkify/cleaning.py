@@ -89,7 +89,9 @@ def clean_file(spark: Any, path: str, source: str) -> CleanResult:
 
     rows = classify(spark.read.text(path)).localCheckpoint()
     day = file_day(source)
-    stamped = rows.withColumn("source_file", F.lit(source)).withColumn("source_day", F.lit(day).cast("string"))
+    stamped = rows.withColumn("source_file", F.lit(source)).withColumn(
+        "source_day", F.lit(day).cast("string")
+    )
     kept = stamped.where(F.col("reason").isNull())
     user = F.col("auth").isin(*USER_AUTHS)
     events = kept.where(user).select(*FIELDS, "source_file", "source_day")

@@ -125,9 +125,13 @@ def user_features(events: pd.DataFrame, as_of: object = None) -> pd.DataFrame:
     out["sessions_per_day"] = n_sessions / span_days
     out["songs_per_session"] = out["n_songs"] / n_sessions
     out["session_minutes_mean"] = session_ms / n_sessions / 60_000
-    out["distinct_artists"] = e[e["page"] == "NextSong"].groupby("userId")["artist"].nunique().reindex(
-        users, fill_value=0
-    ).astype(float)
+    out["distinct_artists"] = (
+        e[e["page"] == "NextSong"]
+        .groupby("userId")["artist"]
+        .nunique()
+        .reindex(users, fill_value=0)
+        .astype(float)
+    )
     out["days_since_registration"] = (cutoff - registration) / DAY_MS
     out["days_since_last_event"] = (cutoff - last_ts) / DAY_MS
     out["days_active"] = e.assign(day=e["ts"] // DAY_MS).groupby("userId")["day"].nunique().astype(float)
@@ -189,12 +193,12 @@ def examples(
         when = when[alive.to_numpy()]
         label = (when >= cutoff) & (when < cutoff + horizon)
         frames.append(
-            features.reset_index().assign(
-                cutoff=cutoff, churn=np.where(label.to_numpy(), "churn", "stay")
-            )
+            features.reset_index().assign(cutoff=cutoff, churn=np.where(label.to_numpy(), "churn", "stay"))
         )
     if not frames:
-        return pd.DataFrame(columns=["userId", *FEATURE_NAMES, *PROFILE_COLUMNS, "cutoff", "churn", "example_id"])
+        return pd.DataFrame(
+            columns=["userId", *FEATURE_NAMES, *PROFILE_COLUMNS, "cutoff", "churn", "example_id"]
+        )
     out = pd.concat(frames, ignore_index=True)
     day = pd.to_datetime(out["cutoff"], unit="ms", utc=True).dt.strftime("%Y-%m-%d")
     return out.assign(example_id=out["userId"] + "@" + day)
