@@ -38,6 +38,7 @@ from assets.sparkify.events import FIELDS
 from assets.sparkify.quality import event_checks
 from orchestration.run_tags import train_tags
 from orchestration.settings import get_settings
+from resources.mlflow_registry import MlflowResource
 from resources.object_store import ObjectInfo, ObjectStoreResource
 from resources.spark import SparkResource
 from sensors.landing import OBJECT_VERSION_TAG, build_landing_sensor, register_landing_partitions
@@ -179,8 +180,8 @@ def build_examples(
             f"before the first cutoff and a {horizon_days:g}-day horizon after it are needed"
         )
     columns = ["userId", *FEATURE_NAMES, *PROFILE_COLUMNS, "cutoff", "churn", "example_id"]
-    types = {"userId": "string", "gender": "string", "level": "string", "state": "string", "os": "string",
-             "first_ts": "long", "last_ts": "long", "cutoff": "long", "churn": "string", "example_id": "string"}  # fmt: skip
+    strings = ("userId", "gender", "level", "state", "os", "churn", "example_id")
+    types = {**dict.fromkeys(strings, "string"), "first_ts": "long", "last_ts": "long", "cutoff": "long"}
     schema = ", ".join(f"`{c}` {types.get(c, 'double')}" for c in columns)
 
     def per_bucket(frame: pd.DataFrame) -> pd.DataFrame:
@@ -254,6 +255,118 @@ SPEC = LifecycleSpec(
 )
 lifecycle = build_lifecycle(SPEC)
 
+
+@asset(
+    name="sparkify_customers",
+    group_name=USE_CASE,
+    ins={"events": AssetIn(EVENTS)},
+    deps=[SPEC.key("champion")],
+    kinds={"spark", "sqlalchemy"},
+    description="Per-user metrics, daily activity and the champion's current churn risk (with what pushes "
+    "it up), written to FLYWHEEL_DATABASE_URL for the customer-service app.",
+)
+def sparkify_customers(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    mlflow_registry: MlflowResource,
+    events: LabelledTable,
+) -> None:
+    import datetime as dt
+
+    import mlflow
+
+    from assets.sparkify.customers import risk_drivers, write_customers
+    from assets.sparkify.features import FEATURE_NAMES
+    from resources.mlflow_registry import CHAMPION
+
+    registry = mlflow_registry.registry()
+    current = registry.get_alias(USE_CASE, CHAMPION)
+    if current is None:
+        raise Failure("no sparkify champion yet: materialize the lifecycle first")
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{USE_CASE}/{current.version}")
+    table, activity = customer_tables(spark.spark_session, str(tables_dir() / "events"))
+    features = table.set_index("userId")
+    scored = model.unwrap_python_model().classifier.churn_proba(features)
+    threshold = model.unwrap_python_model().threshold
+    table["churn_probability"] = scored
+    table["prediction"] = (scored >= threshold).astype(int)
+    table["risk_drivers"] = risk_drivers(
+        features, pd_series(scored, features.index), list(FEATURE_NAMES)
+    ).to_numpy()
+    table["model_version"] = str(current.version)
+    table["updated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    url = get_settings().database_url
+    counts = write_customers(url, table.rename(columns=CUSTOMER_RENAMES), activity)
+    context.add_output_metadata(
+        {
+            **counts,
+            "model_version": str(current.version),
+            "predicted_churners": int(table["prediction"].sum()),
+            "mean_risk": float(table["churn_probability"].mean()),
+            "database": url.split("@")[-1],
+        }
+    )
+
+
+def pd_series(values: Any, index: Any) -> Any:
+    import pandas as pd
+
+    return pd.Series(values, index=index)
+
+
+#: Feature/profile columns → database columns.
+CUSTOMER_RENAMES = {
+    "userId": "user_id", "firstName": "first_name", "lastName": "last_name", "userAgent": "user_agent",
+    "n_events": "events", "n_sessions": "sessions", "n_songs": "songs", "n_thumbs_up": "thumbs_up",
+    "n_thumbs_down": "thumbs_down", "n_adverts": "adverts", "n_errors": "errors",
+    "n_add_playlist": "add_playlist", "n_add_friend": "add_friend",
+}  # fmt: skip
+
+
+def customer_tables(session: Any, events_path: str) -> Any:
+    """(one row per user: features as of its latest event + profile, daily activity) from Spark."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from assets.sparkify.events import CANCEL_PAGE
+    from assets.sparkify.features import FEATURE_NAMES, PROFILE_COLUMNS, user_features
+
+    events = session.read.parquet(events_path).select(*FIELDS)
+    columns = ["userId", *FEATURE_NAMES, *PROFILE_COLUMNS]
+    strings = {"userId", "gender", "level", "state", "os"}
+    schema = ", ".join(
+        f"`{c}` {'string' if c in strings else 'long' if c.endswith('_ts') else 'double'}" for c in columns
+    )
+
+    def per_bucket(frame: pd.DataFrame) -> pd.DataFrame:
+        return user_features(frame.drop(columns="_bucket")).reset_index().reindex(columns=columns)
+
+    bucketed = events.withColumn("_bucket", F.abs(F.hash("userId")) % 16)
+    features = bucketed.groupBy("_bucket").applyInPandas(per_bucket, schema)
+    profile = events.groupBy("userId").agg(
+        F.max_by("firstName", "ts").alias("firstName"),
+        F.max_by("lastName", "ts").alias("lastName"),
+        F.max_by("location", "ts").alias("location"),
+        F.max_by("userAgent", "ts").alias("userAgent"),
+        F.max("registration").cast("long").alias("registration"),
+        F.max(F.when(F.col("page") == CANCEL_PAGE, 1).otherwise(0)).alias("cancelled"),
+    )
+    table = features.join(profile, "userId").toPandas()
+    table["name"] = (table["firstName"].fillna("") + " " + table["lastName"].fillna("")).str.strip()
+    table["name_lower"] = table["name"].str.lower()
+    activity = (
+        events.groupBy("userId", F.date_format(F.timestamp_millis("ts"), "yyyy-MM-dd").alias("day"))
+        .agg(
+            F.count("*").alias("events"),
+            F.sum(F.when(F.col("page") == "NextSong", 1).otherwise(0)).alias("songs"),
+        )
+        .toPandas()
+        .rename(columns={"userId": "user_id"})
+    )
+    return table, activity
+
+
 ingest_job = define_asset_job(
     "sparkify_ingest",
     selection=[sparkify_file],
@@ -275,7 +388,7 @@ def discover(instance: DagsterInstance, resources: dict) -> list[str]:
 
 
 defs = Definitions(
-    assets=[sparkify_file, sparkify_events, sparkify_user_features, *lifecycle.assets],
+    assets=[sparkify_file, sparkify_events, sparkify_user_features, *lifecycle.assets, sparkify_customers],
     asset_checks=[*data_checks, *lifecycle.checks],
     jobs=[ingest_job, train_job],
     sensors=[landing_sensor],
