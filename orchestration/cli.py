@@ -272,6 +272,9 @@ def _register_apps() -> None:
 
     main.add_command(annotate_command)
     main.add_command(dashboard_command)
+    from apps.customers.cli import customers_command
+
+    main.add_command(customers_command)
 
 
 _register_apps()

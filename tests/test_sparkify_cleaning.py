@@ -60,7 +60,11 @@ def test_every_reason_is_quarantined_and_nothing_is_lost(spark, tmp_path: Path) 
     }  # fmt: skip
     quarantine = result.quarantine.toPandas()
     assert len(quarantine) == counts["rows_quarantined"]
-    assert set(quarantine.loc[quarantine["reason"] == "not_json", "raw"]) == {"this is not json", "[1, 2, 3]", ""}
+    assert set(quarantine.loc[quarantine["reason"] == "not_json", "raw"]) == {
+        "this is not json",
+        "[1, 2, 3]",
+        "",
+    }
     assert (quarantine["source_file"] == "sparkify/log_data/2018/11/2018-11-30-events.json").all()
     events = result.events.toPandas()
     assert sorted(events["itemInSession"]) == [0, 1] and (events["userId"] == "73").all()

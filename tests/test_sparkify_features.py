@@ -82,7 +82,9 @@ def test_pyfunc_returns_one_row_per_user_alone_or_mixed(logs, model) -> None:
     events, _ = logs
     users = events["userId"].drop_duplicates().iloc[:12].tolist()
     mixed = events[events["userId"].isin(users)].sample(frac=1.0, random_state=3)  # any order
-    mixed = pd.concat([mixed, pd.DataFrame([{**mixed.iloc[0].to_dict(), "userId": "", "auth": "Logged Out"}])])
+    mixed = pd.concat(
+        [mixed, pd.DataFrame([{**mixed.iloc[0].to_dict(), "userId": "", "auth": "Logged Out"}])]
+    )
     out = model.predict(None, mixed[list(FIELDS)])
     assert list(out.columns) == list(OUTPUT_COLUMNS)
     assert sorted(out["userId"]) == sorted(users) and out["userId"].is_unique
