@@ -33,6 +33,8 @@ from pydantic import Field
 
 from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
+from assets.loop.factory import LoopSpec, build_loop
+from assets.loop.schemas import RECORD_SCHEMAS
 from assets.quality.checks import gx_asset_check
 from assets.sparkify.events import FIELDS
 from assets.sparkify.quality import event_checks
@@ -131,7 +133,7 @@ def sparkify_events(
     extra = "source_file string, source_day string"
     schema = spark_schema().simpleString()[len("struct<") : -1].replace(":", " ")
     read = session.read.schema(f"{schema}, {extra}")
-    raw = read.parquet(*event_paths)
+    raw = read.parquet(*event_paths).unionByName(_streamed_events(session))
     events = raw.dropDuplicates(list(EVENT_KEY)).localCheckpoint()
     anonymous_paths = _slot_paths("anonymous_slots", slots)
     anonymous = read.parquet(*anonymous_paths) if anonymous_paths else session.createDataFrame([], raw.schema)
@@ -153,6 +155,25 @@ def sparkify_events(
         }
     )
     return LabelledTable(str(out / "events_profile.parquet"), (), "kind")
+
+
+def _streamed_events(session: Any) -> Any:
+    """Events that came through ``sparkify.events`` and were scored (the loop's predictions table):
+    they join the landed ones, so resolved outcomes become training labels."""
+    from pyspark.sql import functions as F
+
+    from assets.loop.scoring import tables
+    from assets.sparkify.events import spark_schema
+
+    folder = tables(USE_CASE, "predictions")
+    columns = [*[F.col(f"e.{n}").alias(n) for n in FIELDS], F.lit("sparkify.events").alias("source_file")]
+    if not folder.exists() or not any(folder.rglob("*.parquet")):
+        empty = session.createDataFrame([], spark_schema())
+        return empty.select(
+            *FIELDS, F.lit("").alias("source_file"), F.lit(None).cast("string").alias("source_day")
+        )
+    parsed = session.read.parquet(str(folder)).select(F.from_json("record", spark_schema()).alias("e"))
+    return parsed.select(*columns, F.lit(None).cast("string").alias("source_day"))
 
 
 class FeaturesConfig(Config):
@@ -367,6 +388,19 @@ def customer_tables(session: Any, events_path: str) -> Any:
     return table, activity
 
 
+LOOP = LoopSpec(
+    schema=RECORD_SCHEMAS[USE_CASE],  # key event_id; logged-out events dead-lettered (no user)
+    strategy="margin",
+    budget=0,  # labels are delayed ground truth, not annotations: nothing goes to annotators
+    batch_size=500,
+    retrain_min_labels=50,  # resolved outcomes
+    topic_kind="events",
+    retrain_assets=("sparkify_events", "sparkify_user_features"),
+    history_scorer="assets.sparkify.stream:score_with_history",
+    outcome_counter="assets.sparkify.stream:resolved_outcomes",
+)
+loop = build_loop(SPEC, LOOP)
+
 ingest_job = define_asset_job(
     "sparkify_ingest",
     selection=[sparkify_file],
@@ -376,7 +410,7 @@ ingest_job = define_asset_job(
 train_job = define_asset_job(
     "sparkify_train",
     tags=train_tags(USE_CASE),
-    selection=AssetSelection.groups(USE_CASE) - AssetSelection.assets(sparkify_file),
+    selection=AssetSelection.groups(USE_CASE) - AssetSelection.assets(sparkify_file, *loop.batch_assets),
     description="Events → checks → user features → challengers → evaluation → gated promotion → customers.",
 )
 landing_sensor = build_landing_sensor(USE_CASE, "sparkify_ingest", sparkify_files, accept=accept)
@@ -388,8 +422,16 @@ def discover(instance: DagsterInstance, resources: dict) -> list[str]:
 
 
 defs = Definitions(
-    assets=[sparkify_file, sparkify_events, sparkify_user_features, *lifecycle.assets, sparkify_customers],
+    assets=[
+        sparkify_file,
+        sparkify_events,
+        sparkify_user_features,
+        *lifecycle.assets,
+        sparkify_customers,
+        *loop.assets,
+    ],
     asset_checks=[*data_checks, *lifecycle.checks],
-    jobs=[ingest_job, train_job],
-    sensors=[landing_sensor],
+    jobs=[ingest_job, train_job, *loop.jobs],
+    sensors=[landing_sensor, *loop.sensors],
+    schedules=loop.schedules,
 )
