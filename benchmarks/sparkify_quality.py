@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from assets.sparkify.model import TRAINERS, score_examples, user_history
     from resources.spark import SparkResource
 
-    SparkResource(master=os.environ.get("SPARK_MASTER", "local[2]")).spark_session
+    _session = SparkResource(master=os.environ.get("SPARK_MASTER", "local[2]")).spark_session  # for the Spark trainers
     home = Path(args.home)
     features = pd.read_parquet(home / "tables" / "sparkify" / "clean" / "user_features.parquet")
     holdout = pd.read_parquet(home / "lifecycle" / "sparkify" / "holdout" / "holdout-v1.parquet")

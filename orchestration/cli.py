@@ -151,8 +151,10 @@ def generate_activity(participants: int, hours: float, out_dir: str, seed: int) 
 @click.option("--spark/--no-spark", "use_spark", default=None, help="Generate by user shards in Spark "
               "(default: only with --size or more than 2,000 users).")  # fmt: skip
 @click.option("--seed", default=0, show_default=True)
+@click.option("--first-id", default=1, show_default=True, type=click.IntRange(min=1),
+              help="First user id (and session id): keeps clear of another data set's ids.")  # fmt: skip
 def generate_sparkify(
-    users: int, days: float, out_dir: str, size: str | None, use_spark: bool | None, seed: int
+    users: int, days: float, out_dir: str, size: str | None, use_spark: bool | None, seed: int, first_id: int
 ) -> None:
     from pathlib import Path
 
@@ -172,7 +174,7 @@ def generate_sparkify(
         spark = SparkResource(master=settings.spark_master).spark_session
         report = generate_spark(spark, Path(out_dir), users, days, seed)
     else:
-        report = generate_local(Path(out_dir), users, days, seed)
+        report = generate_local(Path(out_dir), users, days, seed, first_id=first_id)
     click.echo(
         f"wrote {report['files']} files, {report['bytes'] / 1e6:.1f} MB, {users} users over {days:g} days, "
         f"to {out_dir} (truth: {out_dir}/truth/users.csv)"

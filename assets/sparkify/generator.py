@@ -372,10 +372,11 @@ def write_truth(truth: pd.DataFrame, out: Path, meta: dict) -> Path:
 
 
 def generate(
-    out: Path, users: int, days: float, seed: int = 0, start: dt.datetime = DEFAULT_START
+    out: Path, users: int, days: float, seed: int = 0, start: dt.datetime = DEFAULT_START, first_id: int = 1
 ) -> dict[str, Any]:
-    """Write generated logs (one file per day) and the truth under ``out`` (pure NumPy, small sizes)."""
-    frame, truth = generate_frames(users, days, seed, start)
+    """Write generated logs (one file per day) and the truth under ``out`` (pure NumPy, small sizes).
+    ``first_id`` > 1 keeps the ids (users and sessions) clear of another data set's."""
+    frame, truth = generate_frames(users, days, seed, start, first_id=first_id, first_session=first_id)
     paths = write_days(lines_by_day(frame), out)
     meta = {"users": users, "days": days, "seed": seed, "start": start.isoformat(), "events": len(frame)}
     write_truth(truth, out, meta)
