@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     from assets.sparkify.model import TRAINERS, score_examples, user_history
     from resources.spark import SparkResource
 
-    _session = SparkResource(master=os.environ.get("SPARK_MASTER", "local[2]")).spark_session  # for the Spark trainers
+    # The Spark trainers use the current session.
+    _session = SparkResource(master=os.environ.get("SPARK_MASTER", "local[2]")).spark_session
     home = Path(args.home)
     features = pd.read_parquet(home / "tables" / "sparkify" / "clean" / "user_features.parquet")
     holdout = pd.read_parquet(home / "lifecycle" / "sparkify" / "holdout" / "holdout-v1.parquet")
@@ -55,10 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         scored = score_examples(lambda r, m=model: m.predict(None, r), holdout, history=history)
         p = scored["churn"].to_numpy()
         pred = (p >= 0.5).astype(int)
-        print(f"{name:28} {roc_auc_score(y, p):8.3f} {average_precision_score(y, p):8.3f} "
-              f"{f1_score(y, pred):9.3f} {f1_score(y, pred, average='weighted'):6.3f} {fit:6.0f}")  # fmt: skip
+        roc, pr, weighted = (
+            roc_auc_score(y, p),
+            average_precision_score(y, p),
+            f1_score(y, pred, average="weighted"),
+        )
+        print(f"{name:28} {roc:8.3f} {pr:8.3f} {f1_score(y, pred):9.3f} {weighted:6.3f} {fit:6.0f}")
     pred = (ceiling >= np.quantile(ceiling, 1 - y.mean())).astype(int)
-    print(f"{'true hazard (ceiling)':28} {roc_auc_score(y, ceiling):8.3f} {average_precision_score(y, ceiling):8.3f} "
+    roc, pr = roc_auc_score(y, ceiling), average_precision_score(y, ceiling)
+    print(f"{'true hazard (ceiling)':28} {roc:8.3f} {pr:8.3f} "
           f"{f1_score(y, pred):9.3f} {f1_score(y, pred, average='weighted'):6.3f}")  # fmt: skip
     return 0
 

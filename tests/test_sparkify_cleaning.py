@@ -11,7 +11,7 @@ from assets.sparkify.cleaning import REASONS, clean_file, file_day
 
 GOOD = {
     "artist": "Manowar", "auth": "Logged In", "firstName": "Jacob", "gender": "M", "itemInSession": 0,
-    "lastName": "Klein", "length": 247.562, "level": "paid", "location": "Tampa-St. Petersburg-Clearwater, FL",
+    "lastName": "Klein", "length": 247.562, "level": "paid", "location": "Tampa-Clearwater, FL",
     "method": "PUT", "page": "NextSong", "registration": 1540558108796.0, "sessionId": 1049,
     "song": "Shell Shock", "status": 200, "ts": 1543540121796, "userAgent": "Mozilla\\/5.0", "userId": "73",
 }  # fmt: skip
