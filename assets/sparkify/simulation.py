@@ -18,6 +18,8 @@ from assets.sparkify.events import FIELDS
 from assets.sparkify.generator import DAY_MS, _Songs, draw_users, generate_frames, simulate_user
 
 TOPIC_KIND = "events"
+#: Messages are keyed by user: a user's events stay in one partition, in order.
+KEY_FIELD = "userId"
 
 
 def _continuing(home: Path, count: int, seed: int) -> pd.DataFrame | None:
@@ -46,6 +48,7 @@ def _continuing(home: Path, count: int, seed: int) -> pd.DataFrame | None:
             rows, _, session = simulate_user(user, start, start + int(days * DAY_MS), rng, songs, session)
             frames.append(pd.DataFrame(rows, columns=list(FIELDS)))
         start += int(days * DAY_MS)
+    frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True).sort_values("ts", kind="stable") if frames else None
 
 
