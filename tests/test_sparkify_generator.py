@@ -106,7 +106,7 @@ def test_churn_follows_the_known_hazard(generated: tuple[pd.DataFrame, pd.DataFr
 
 
 def test_spark_generation_writes_the_same_format_by_shards(spark, tmp_path: Path) -> None:
-    report = generate_spark(spark, tmp_path, 520, 2, seed=4, start=START)  # two shards of users
+    report = generate_spark(spark, tmp_path, 90, 2, seed=4, start=START, shard_users=60)  # two shards
     files = sorted((tmp_path / "log_data").rglob("*.json"))
     assert report["shards"] == 2 and len(files) == 2
     lines = [line for f in files for line in f.read_text().split("\n")]
@@ -115,14 +115,14 @@ def test_spark_generation_writes_the_same_format_by_shards(spark, tmp_path: Path
     stamps = [r["ts"] for r in records]
     assert stamps == sorted(stamps)  # each day in ts order, days in order
     users = {r["userId"] for r in records} - {""}
-    assert max(map(int, users)) > 500  # the second shard's users
+    assert max(map(int, users)) > 60  # the second shard's users
     truth = pd.read_csv(tmp_path / "truth" / "users.csv", dtype={"userId": str})
-    assert len(truth) == 520 and users <= set(truth["userId"])
+    assert len(truth) == 90 and users <= set(truth["userId"])
     keys = {(r["userId"], r["sessionId"], r["itemInSession"]) for r in records}
     assert len(keys) == len(records)
     # The same shard gives the same lines, generated alone with pandas.
     from assets.sparkify.generator import SESSION_STRIDE
 
-    first, _ = generate_frames(500, 2, 4 * 1_000_003, START, first_id=1, first_session=1)
+    first, _ = generate_frames(60, 2, 4 * 1_000_003, START, first_id=1, first_session=1)
     assert len(first) and set(lines_by_day(first)["line"]) <= set(lines)
     assert first["sessionId"].max() < SESSION_STRIDE
