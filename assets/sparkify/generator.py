@@ -383,6 +383,7 @@ def generate(
     return {**meta, "files": len(paths), "bytes": sum(p.stat().st_size for p in paths)}
 
 
+TRUTH_DAY = "truth"
 #: Users per Spark shard: small enough to spread over tasks, large enough to amortise a task.
 SHARD_USERS = 500
 #: Session ids of shard ``k`` start at ``k * SESSION_STRIDE + 1`` (unique across shards).
@@ -400,10 +401,13 @@ def _shard_batches(
                     n, days, seed * 1_000_003 + shard, start, first_id=shard * shard_users + 1,
                     first_session=shard * SESSION_STRIDE + 1,
                 )  # fmt: skip
-                if emit_truth:
-                    yield truth.assign(cancelled_at=truth["cancelled_at"].astype("Int64"))
-                else:
-                    yield lines_by_day(frame)
+                yield lines_by_day(frame)
+                if emit_truth:  # beside the days, under a name no day has, so one pass gives both
+                    rows = truth.assign(cancelled_at=truth["cancelled_at"].astype("Int64")).to_json(
+                        orient="records", lines=True
+                    )
+                    lines = rows.strip().split("\n")
+                    yield pd.DataFrame({"day": TRUTH_DAY, "ts": 0, "line": lines})
 
     return run
 
@@ -427,7 +431,7 @@ def generate_spark(
     shards = math.ceil(users / shard_users)
     ids = spark.range(shards, numPartitions=max(1, min(shards, spark.sparkContext.defaultParallelism * 4)))
     lines = ids.mapInPandas(
-        _shard_batches(users, days, seed, start, False, shard_users), "day string, ts long, line string"
+        _shard_batches(users, days, seed, start, True, shard_users), "day string, ts long, line string"
     )
     staging = out / "_staging"
     shutil.rmtree(staging, ignore_errors=True)
@@ -440,6 +444,11 @@ def generate_spark(
         .text(str(staging))
     )
     paths = []
+    truth_parts = sorted((staging / f"day={TRUTH_DAY}").glob("part-*"))
+    truth = pd.concat(
+        [pd.read_json(p, lines=True, dtype={"userId": str}) for p in truth_parts if p.stat().st_size]
+    )
+    shutil.rmtree(staging / f"day={TRUTH_DAY}")
     for folder in sorted(staging.glob("day=*")):
         day = folder.name.removeprefix("day=")
         parts = sorted(p for p in folder.glob("part-*") if p.stat().st_size)
@@ -451,14 +460,7 @@ def generate_spark(
                 sink.write((b"\n" if i else b"") + data)
         paths.append(target)
     shutil.rmtree(staging, ignore_errors=True)
-    truth_schema = (
-        "userId string, hazard_per_event double, cancel_share double, sessions_per_day double, "
-        "mean_session_events double, daily_hazard double, dissatisfaction double, level_at_start string, "
-        "registration long, cancelled_at long"
-    )
-    truth = ids.mapInPandas(
-        _shard_batches(users, days, seed, start, True, shard_users), truth_schema
-    ).toPandas()
+    truth = truth.sort_values("userId", key=lambda ids: ids.astype(int), ignore_index=True)
     meta = {"users": users, "days": days, "seed": seed, "start": start.isoformat(), "shards": shards}
     write_truth(truth, out, {**meta, "generator": "spark"})
     return {**meta, "files": len(paths), "bytes": sum(p.stat().st_size for p in paths)}
