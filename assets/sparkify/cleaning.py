@@ -15,9 +15,10 @@ Every line of a file is one of: a **user event** (auth ``Logged In`` or ``Cancel
 ``duplicate_event``
     a second line with the same ``(userId, sessionId, itemInSession)`` in the file (the first kept).
 
-Lines are parsed twice with ``from_json``: once with every field as a string (what is there) and once
-with the typed schema (what parses); a field present in the first and null in the second has the
-wrong type. Rows in = kept + anonymous + quarantined, always.
+Each line is parsed once with ``from_json`` (every field as a string, malformed lines into a corrupt-
+record column), then every numeric field is checked against the shape of a JSON number of its kind
+and cast to the explicit schema's type. (A number sent as a JSON string, ``"ts": "1543537327796"``,
+therefore counts as a number.) Rows in = kept + anonymous + quarantined, always.
 """
 
 from __future__ import annotations
@@ -48,32 +49,56 @@ def file_day(name: str) -> str | None:
     return match.group(1) if match else None
 
 
+#: How a JSON number looks once Spark read it as a string (integers for long fields).
+NUMBER_PATTERNS = {"long": r"^-?[0-9]+$", "double": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"}
+_CORRUPT = "_corrupt_record"
+
+
 def classify(lines: Any) -> Any:
-    """``value`` lines → the typed fields plus ``reason`` (null for a clean line) and ``raw``."""
+    """``value`` lines → the typed fields plus ``reason`` (null for a clean line) and ``raw``.
+
+    One JSON parse per line, every field read as a string (Spark's cheapest and most tolerant read),
+    then each numeric field checked against the shape of a JSON number and cast: a line that does not
+    parse (or is not an object) is ``not_json``, a field that is no number of its kind ``wrong_types``.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     typed_schema = spark_schema()
-    strings = T.StructType([T.StructField(f.name, T.StringType(), True) for f in typed_schema.fields])
+    kinds = {f.name: f.dataType for f in typed_schema.fields}
+    strings = T.StructType(
+        [T.StructField(f.name, T.StringType(), True) for f in typed_schema.fields]
+        + [T.StructField(_CORRUPT, T.StringType(), True)]
+    )
     parsed = lines.select(
         F.col("value").alias("raw"),
-        F.from_json("value", typed_schema).alias("t"),
-        F.from_json("value", strings).alias("s"),
-        F.json_object_keys("value").alias("keys"),
+        F.from_json("value", strings, {"columnNameOfCorruptRecord": _CORRUPT}).alias("s"),
     )
     wrong = F.lit(False)
+    fields = []
     for name in FIELDS:
-        wrong = wrong | (F.col(f"s.{name}").isNotNull() & F.col(f"t.{name}").isNull())
-    user_auth = F.col("t.auth").isin(*USER_AUTHS)
-    no_user = F.col("t.userId").isNull() | (F.trim(F.col("t.userId")) == "")
+        text = F.col(f"s.{name}")
+        kind = kinds[name].simpleString()
+        if kind == "string":
+            fields.append(text.alias(name))
+            continue
+        spark_type = "bigint" if kind == "bigint" else "double"
+        pattern = NUMBER_PATTERNS["long" if kind == "bigint" else "double"]
+        value = F.expr(f"try_cast(s.`{name}` AS {spark_type})")
+        wrong = wrong | (text.isNotNull() & (~text.rlike(pattern) | value.isNull()))
+        fields.append(value.alias(name))
+    not_json = F.col("s").isNull() | F.col(f"s.{_CORRUPT}").isNotNull()
+    user_auth = F.col("auth").isin(*USER_AUTHS)
+    no_user = F.col("userId").isNull() | (F.trim(F.col("userId")) == "")
+    rows = parsed.select("raw", *fields, not_json.alias("_not_json"), wrong.alias("_wrong"))
     reason = (
-        F.when(F.col("keys").isNull(), "not_json")
-        .when(wrong, "wrong_types")
-        .when(F.col("t.ts").isNull(), "no_ts")
+        F.when(F.col("_not_json"), "not_json")
+        .when(F.col("_wrong"), "wrong_types")
+        .when(F.col("ts").isNull(), "no_ts")
         .when(user_auth & no_user, "logged_in_without_user")
     )
-    rows = parsed.select("raw", *[F.col(f"t.{n}").alias(n) for n in FIELDS], reason.alias("reason"))
+    rows = rows.select("raw", *FIELDS, reason.alias("reason"))
     rows = rows.withColumn("userId", F.coalesce(F.col("userId"), F.lit("")))
     key = Window.partitionBy(*EVENT_KEY).orderBy("ts", "raw")
     clean = F.col("reason").isNull()
