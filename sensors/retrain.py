@@ -5,6 +5,8 @@ The cursor is the id of the newest label the last requested run covers; "new" me
 that id, so a retried tick never requests the same retraining twice.
 """
 
+from typing import Any
+
 from dagster import (
     DefaultSensorStatus,
     RunRequest,
@@ -25,7 +27,11 @@ def build_retrain_sensor(
     min_labels: int,
     minimum_interval_seconds: int = 60,
     default_status: DefaultSensorStatus | None = None,
+    count_outcomes: Any = None,
 ) -> SensorDefinition:
+    """``count_outcomes`` (``() -> int``, may be lazy): delayed ground truth. The sensor then counts
+    outcomes resolved since the last request (the cursor is the count then) instead of page labels."""
+
     @sensor(
         name=f"{use_case}_retrain_sensor",
         job_name=job_name,
@@ -34,6 +40,8 @@ def build_retrain_sensor(
         description=f"{min_labels} or more new {use_case} labels since the last retraining → {job_name}.",
     )
     def _sensor(context: SensorEvaluationContext, annotations: AnnotationStoreResource):
+        if count_outcomes is not None:
+            return _outcomes_tick(context, use_case, min_labels, count_outcomes)
         store = annotations.store()
         since = int(context.cursor or 0)
         new = store.labels(use_case, after_id=since)
@@ -51,3 +59,24 @@ def build_retrain_sensor(
         )
 
     return _sensor
+
+
+def _outcomes_tick(context: SensorEvaluationContext, use_case: str, min_new: int, count_outcomes: Any):
+    """One tick counting resolved outcomes (delayed ground truth) instead of page labels."""
+    from assets.lazy import resolve
+
+    since = int(context.cursor or 0)
+    resolved = int(resolve(count_outcomes)())
+    if resolved - since < min_new:
+        return SkipReason(
+            f"{resolved - since} {use_case} outcome(s) resolved since the last retraining; need {min_new}"
+        )
+    return SensorResult(
+        run_requests=[
+            RunRequest(
+                run_key=f"{use_case}-outcomes-{since}-{resolved}",
+                tags={"flywheel/trigger": "outcomes", "flywheel/new_outcomes": str(resolved - since)},
+            )
+        ],
+        cursor=str(resolved),
+    )

@@ -167,6 +167,39 @@ def _records(spec: LifecycleSpec, frame: "pd.DataFrame") -> "pd.DataFrame":
     return frame[[c for c in spec.record_columns if c in frame.columns]]
 
 
+def _predict(spec: LifecycleSpec, predict: Any, frame: "pd.DataFrame") -> "pd.DataFrame":
+    """Predictions for labelled rows: each row's record through ``predict``, or the use case's own
+    way of turning rows into model input (``LifecycleSpec.score_rows``)."""
+    if spec.score_rows is not None:
+        return resolve(spec.score_rows)(predict, frame)
+    return predict(_records(spec, frame))
+
+
+def _evaluate(
+    spec: LifecycleSpec, table: LabelledTable, frame: "pd.DataFrame", predictions: "pd.DataFrame"
+) -> Any:
+    """The shared evaluation plus the use case's ``extra_metrics``."""
+    from assets.lifecycle.evaluation import evaluate
+
+    result = evaluate(table, frame, predictions, spec.task)
+    if spec.extra_metrics is not None:
+        result.metrics.update(resolve(spec.extra_metrics)(frame, predictions, list(table.labels)))
+    return result
+
+
+def _extra_figures(
+    spec: LifecycleSpec,
+    table: LabelledTable,
+    frame: "pd.DataFrame",
+    predictions: "pd.DataFrame",
+    folder: Path,
+) -> list[Path]:
+    if spec.extra_figures is None:
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    return [Path(p) for p in resolve(spec.extra_figures)(frame, predictions, list(table.labels), folder)]
+
+
 def _md_table(df: "pd.DataFrame", floatfmt: str = ".4f") -> MetadataValue:
     return MetadataValue.md(df.to_markdown(index=False, floatfmt=floatfmt))
 
@@ -263,7 +296,11 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         if unknown:  # a version without a record may have trained on any row
             untrained[:] = False
         mask, fresh = draw_holdout(
-            ids, spec.holdout_fraction, f"{uc}-holdout-v{version}", eligible, untrained
+            spec.group_keys(frame, id_column),
+            spec.holdout_fraction,
+            f"{uc}-holdout-v{version}",
+            eligible,
+            untrained,
         )
         reason = reason or "first holdout"
         if not fresh:
@@ -349,6 +386,9 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         id_column = source.id_column
         held_ids = set(held[holdout.id_column].astype(str))
         keep = ~frame[id_column].astype(str).isin(held_ids)
+        if spec.group_column:  # a held-out group's newer rows (e.g. a later cutoff) stay out too
+            held_groups = set(held[spec.group_column].astype(str))
+            keep &= ~frame[spec.group_column].astype(str).isin(held_groups)
         train = frame[keep].reset_index(drop=True)
         meta: dict[str, Any] = {"held_out_rows_excluded": int((~keep).sum())}
         annotated: set[str] = set()
@@ -431,7 +471,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         import mlflow
         import pandas as pd
 
-        from assets.lifecycle.evaluation import curve_figures, evaluate
+        from assets.lifecycle.evaluation import curve_figures
         from assets.lifecycle.holdout import in_holdout
 
         registry = mlflow_registry.registry()
@@ -443,7 +483,9 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         frame = training_set.read()
         labels = list(training_set.labels)
         is_valid = in_holdout(
-            frame[training_set.id_column], spec.validation_fraction, f"{uc}-val-{config.seed}"
+            spec.group_keys(frame, training_set.id_column),
+            spec.validation_fraction,
+            f"{uc}-val-{config.seed}",
         )
         train, valid = frame[~is_valid], frame[is_valid]
         rows = []
@@ -456,8 +498,8 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
                 started = time.monotonic()
                 model = available[name](train, labels, config.seed)
                 fit_seconds = time.monotonic() - started
-                predictions = model.predict(None, _records(spec, valid))
-                result = evaluate(training_set, valid, predictions, spec.task)
+                predictions = _predict(spec, lambda records, m=model: m.predict(None, records), valid)
+                result = _evaluate(spec, training_set, valid, predictions)
                 score = result.metrics[spec.primary_metric]
                 rows.append({"trainer": name, "fit_seconds": round(fit_seconds, 1), **result.metrics})
                 with mlflow.start_run(run_name=name, nested=True):
@@ -479,6 +521,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
                 best_eval.report.to_csv(Path(tmp) / "validation_report.csv", index=False)
                 mlflow.log_artifacts(tmp, artifact_path="validation")
                 curves = curve_figures(training_set, valid, best_predictions, spec.task, Path(tmp) / "curves")
+                curves += _extra_figures(spec, training_set, valid, best_predictions, Path(tmp) / "curves")
                 for figure in curves:
                     mlflow.log_artifact(str(figure), artifact_path="validation")
             if config.refit_on_all and len(valid):
@@ -540,7 +583,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         import mlflow
         import pandas as pd
 
-        from assets.lifecycle.evaluation import comparison_png, curve_figures, evaluate
+        from assets.lifecycle.evaluation import comparison_png, curve_figures
 
         registry = mlflow_registry.registry()
         ch_version = challenger["version"]
@@ -552,13 +595,12 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
                 f"v{holdout_version}, whose rows it may have trained on: retrain it"
             )
         frame = holdout.read()
-        records = _records(spec, frame)
         mlflow.set_tracking_uri(registry.tracking_uri)
 
         def score(version: str) -> "tuple[Evaluation, pd.DataFrame]":
             model = mlflow.pyfunc.load_model(f"models:/{uc}/{version}")
-            predictions = model.predict(records)
-            return evaluate(holdout, frame, predictions, spec.task), predictions
+            predictions = _predict(spec, model.predict, frame)
+            return _evaluate(spec, holdout, frame, predictions), predictions
 
         ch_eval, ch_pred = score(ch_version)
         current = registry.get_alias(uc, CHAMPION)
@@ -591,6 +633,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             if champ_eval:
                 mlflow.log_metrics({f"champion_{k}": v for k, v in champ_eval.metrics.items()})
             figures = curve_figures(holdout, frame, ch_pred, spec.task, figures_dir)
+            _extra_figures(spec, holdout, frame, ch_pred, figures_dir)
             compared = comparison_png(
                 {
                     f"challenger v{ch_version}": ch_eval.metrics,

@@ -112,6 +112,25 @@ class LifecycleSpec:
     #: ``record_columns`` are taken (default: the rows as they are). Activity converts signals back
     #: into the units the watches send, which the clean table no longer holds. May be lazy.
     to_records: Callable[[pd.DataFrame], pd.DataFrame] | str | None = None
+    #: Rows that belong together (e.g. one user's rows at several cutoffs): the holdout and the
+    #: validation split hash this column instead of the id, so a group is all in or all out, and the
+    #: training set leaves out every row of a held-out group. None: each row is its own group.
+    group_column: str | None = None
+    #: Scores labelled rows through the model when a row is not one record (Sparkify: a row is a user
+    #: at a cutoff, the model takes that user's events). ``(predict, frame) -> predictions`` with one
+    #: row per frame row (a column per label + ``prediction``), where ``predict(records)`` calls the
+    #: model. None: each row's record is predicted as it is. May be lazy.
+    score_rows: Callable[[Callable[..., pd.DataFrame], pd.DataFrame], pd.DataFrame] | str | None = None
+    #: Extra metrics ``(frame, predictions, labels) -> {name: value}`` merged into every evaluation
+    #: (e.g. PR AUC of one class), so that one may be the primary metric. May be lazy.
+    extra_metrics: Callable[[pd.DataFrame, pd.DataFrame, list[str]], dict[str, float]] | str | None = None
+    #: Extra figures ``(frame, predictions, labels, folder) -> [paths]`` logged beside the PR/ROC
+    #: curves (e.g. a reliability plot). May be lazy.
+    extra_figures: Callable[..., list] | str | None = None
+
+    def group_keys(self, frame: pd.DataFrame, id_column: str) -> pd.Series:
+        """What the holdout and validation hashes are drawn on: the group column, else the id."""
+        return frame[self.group_column if self.group_column else id_column]
 
     def key(self, suffix: str) -> AssetKey:
         return AssetKey(f"{self.use_case}_{suffix}")

@@ -74,6 +74,14 @@ class LoopSpec:
     topic_kind: str = "records"
     #: Upstream assets a retraining must refresh too (e.g. weak labels that take in page labels).
     retrain_assets: tuple[str, ...] = ()
+    #: Scores a batch from the records' history instead of record by record (Sparkify: a user's risk
+    #: needs all their events): ``(model, records) -> output`` with one row per record (a column per
+    #: label + ``prediction``). None: ``model.predict(records)``. May be lazy (``"module:function"``).
+    history_scorer: Any = None
+    #: Delayed ground truth: ``() -> int``, how many outcomes are resolved so far; the retrain sensor
+    #: counts those (``retrain_min_labels`` new ones since the last request) instead of page labels.
+    #: None: page labels. May be lazy.
+    outcome_counter: Any = None
 
 
 @dataclass
@@ -198,7 +206,13 @@ def _scored_batch_asset(
                 )
             version, uri = location
         model = load_champion(registry.tracking_uri, uc, version, uri)
-        batch = score_messages(messages, loop.schema, model, version, topic, read.missing)
+        predict = None
+        if loop.history_scorer is not None:
+            from assets.lazy import resolve
+
+            scorer = resolve(loop.history_scorer)
+            predict = lambda records: scorer(model, records)  # noqa: E731 - bound to this batch's model
+        batch = score_messages(messages, loop.schema, model, version, topic, read.missing, predict=predict)
         # The table partitions are written by a thread (pyarrow encodes without the GIL) while this
         # one encodes the messages; librdkafka's own threads send them. The step ends only once both
         # the files are in place and the broker acknowledged every message.
@@ -393,7 +407,13 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:
             loop.max_wait_seconds,
             lag_asset_key=scored_batch.key,
         ),
-        build_retrain_sensor(uc, retrain_job.name, loop.retrain_min_labels, minimum_interval_seconds=15),
+        build_retrain_sensor(
+            uc,
+            retrain_job.name,
+            loop.retrain_min_labels,
+            minimum_interval_seconds=15,
+            count_outcomes=loop.outcome_counter,
+        ),  # fmt: skip
         build_rescore_sensor(uc, score_job.name, batches, scored_batch.key),
     ]
     nightly = ScheduleDefinition(

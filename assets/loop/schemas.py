@@ -26,4 +26,11 @@ RECORD_SCHEMAS: dict[str, RecordSchema] = {
     "activity": RecordSchema(
         key_field="window_id", required=("stamp", *ACTIVITY_SIGNALS), numeric=ACTIVITY_SIGNALS
     ),
+    # An event of a user (logged-out ones carry no user to score); key userId:sessionId:itemInSession.
+    "sparkify": RecordSchema(
+        key_field="event_id",
+        required=("ts", "userId", "sessionId", "itemInSession", "page", "auth", "level"),
+        numeric=("ts", "sessionId", "itemInSession"),
+        prepare="assets.sparkify.stream:stream_record",
+    ),
 }

@@ -139,9 +139,11 @@ def score_messages(
     version: str,
     topic: str,
     missing: Sequence[MissingRange] = (),
+    predict: Any = None,
 ) -> ScoredBatch:
     """Dead-letter poison messages (and the ``missing`` ranges of the read), score the rest with
-    ``model`` (a loaded pyfunc)."""
+    ``model`` (a loaded pyfunc), or with ``predict(records)`` when given (one output row per record,
+    e.g. scored from the records' history: ``LoopSpec.history_scorer``)."""
     started = time.time()
     good, poison = split_messages(messages, schema)
     # The fixed columns even when every message was poison, so the table always reads the same.
@@ -149,7 +151,7 @@ def score_messages(
     if good:
         kept, records = zip(*good, strict=True)
         frame = pd.DataFrame(list(records))
-        output = model.predict(frame)
+        output = predict(frame) if predict is not None else model.predict(frame)
         scored_at = time.time()
         # One transposition of the kept messages (tuples) instead of a loop per column.
         _topics, partitions, offsets, _keys, values, stamps = zip(*kept, strict=True)

@@ -1,0 +1,136 @@
+"""Spark cleaning of landed Sparkify logs: explicit 18-field schema, quarantine with reasons.
+
+Every line of a file is one of: a **user event** (auth ``Logged In`` or ``Cancelled`` with a
+``userId``), an **anonymous event** (``Logged Out`` or ``Guest``: no user, kept apart), or
+**quarantined** with the first reason that applies:
+
+``not_json``
+    not a JSON object (blank lines included);
+``wrong_types``
+    a field of the wrong JSON type (``"ts": "abc"``, ``"length": "x"``, ``"sessionId": 1.5``);
+``no_ts``
+    no ``ts``;
+``logged_in_without_user``
+    auth ``Logged In``/``Cancelled`` but ``userId`` missing or empty;
+``duplicate_event``
+    a second line with the same ``(userId, sessionId, itemInSession)`` in the file (the first kept).
+
+Each line is parsed once with ``from_json`` (every field as a string, malformed lines into a corrupt-
+record column), then every numeric field is checked against the shape of a JSON number of its kind
+and cast to the explicit schema's type. (A number sent as a JSON string, ``"ts": "1543537327796"``,
+therefore counts as a number.) Rows in = kept + anonymous + quarantined, always.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from assets.sparkify.events import FIELDS, USER_AUTHS, spark_schema
+
+REASONS = ("not_json", "wrong_types", "no_ts", "logged_in_without_user", "duplicate_event")
+EVENT_KEY = ("userId", "sessionId", "itemInSession")
+#: The day a daily file's name says (``2018-11-01-events.json``).
+DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+
+@dataclass
+class CleanResult:
+    events: Any  # Spark DataFrame: the 18 fields + source_file, source_day
+    anonymous: Any
+    quarantine: Any  # source_file, reason, raw
+    counts: dict[str, int]
+
+
+def file_day(name: str) -> str | None:
+    """``YYYY-MM-DD`` from a daily file's name, or None (one big file)."""
+    match = DAY_IN_NAME.search(name.rsplit("/", 1)[-1])
+    return match.group(1) if match else None
+
+
+#: How a JSON number looks once Spark read it as a string (integers for long fields).
+NUMBER_PATTERNS = {"long": r"^-?[0-9]+$", "double": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"}
+_CORRUPT = "_corrupt_record"
+
+
+def classify(lines: Any) -> Any:
+    """``value`` lines → the typed fields plus ``reason`` (null for a clean line) and ``raw``.
+
+    One JSON parse per line, every field read as a string (Spark's cheapest and most tolerant read),
+    then each numeric field checked against the shape of a JSON number and cast: a line that does not
+    parse (or is not an object) is ``not_json``, a field that is no number of its kind ``wrong_types``.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    typed_schema = spark_schema()
+    kinds = {f.name: f.dataType for f in typed_schema.fields}
+    strings = T.StructType(
+        [T.StructField(f.name, T.StringType(), True) for f in typed_schema.fields]
+        + [T.StructField(_CORRUPT, T.StringType(), True)]
+    )
+    parsed = lines.select(
+        F.col("value").alias("raw"),
+        F.from_json("value", strings, {"columnNameOfCorruptRecord": _CORRUPT}).alias("s"),
+    )
+    wrong = F.lit(False)
+    fields = []
+    for name in FIELDS:
+        text = F.col(f"s.{name}")
+        kind = kinds[name].simpleString()
+        if kind == "string":
+            fields.append(text.alias(name))
+            continue
+        spark_type = "bigint" if kind == "bigint" else "double"
+        pattern = NUMBER_PATTERNS["long" if kind == "bigint" else "double"]
+        value = F.expr(f"try_cast(s.`{name}` AS {spark_type})")
+        wrong = wrong | (text.isNotNull() & (~text.rlike(pattern) | value.isNull()))
+        fields.append(value.alias(name))
+    not_json = F.col("s").isNull() | F.col(f"s.{_CORRUPT}").isNotNull()
+    user_auth = F.col("auth").isin(*USER_AUTHS)
+    no_user = F.col("userId").isNull() | (F.trim(F.col("userId")) == "")
+    rows = parsed.select("raw", *fields, not_json.alias("_not_json"), wrong.alias("_wrong"))
+    reason = (
+        F.when(F.col("_not_json"), "not_json")
+        .when(F.col("_wrong"), "wrong_types")
+        .when(F.col("ts").isNull(), "no_ts")
+        .when(user_auth & no_user, "logged_in_without_user")
+    )
+    rows = rows.select("raw", *FIELDS, reason.alias("reason"))
+    rows = rows.withColumn("userId", F.coalesce(F.col("userId"), F.lit("")))
+    key = Window.partitionBy(*EVENT_KEY).orderBy("ts", "raw")
+    clean = F.col("reason").isNull()
+    ranked = rows.withColumn("_n", F.when(clean, F.row_number().over(key)))
+    return ranked.withColumn(
+        "reason", F.when(clean & (F.col("_n") > 1), F.lit("duplicate_event")).otherwise(F.col("reason"))
+    ).drop("_n")
+
+
+def clean_file(spark: Any, path: str, source: str) -> CleanResult:
+    """Clean one landed file (``path`` read, ``source`` recorded as where the lines came from)."""
+    from pyspark.sql import functions as F
+
+    rows = classify(spark.read.text(path)).localCheckpoint()
+    day = file_day(source)
+    stamped = rows.withColumn("source_file", F.lit(source)).withColumn(
+        "source_day", F.lit(day).cast("string")
+    )
+    kept = stamped.where(F.col("reason").isNull())
+    user = F.col("auth").isin(*USER_AUTHS)
+    events = kept.where(user).select(*FIELDS, "source_file", "source_day")
+    anonymous = kept.where(~user | F.col("auth").isNull()).select(*FIELDS, "source_file", "source_day")
+    quarantine = stamped.where(F.col("reason").isNotNull()).select("source_file", "reason", "raw")
+    by_reason = {r["reason"]: r["count"] for r in rows.groupBy("reason").count().collect()}
+    counts = {
+        "rows_in": sum(by_reason.values()),
+        "rows_kept": int(by_reason.get(None, 0)),
+        "rows_quarantined": sum(v for k, v in by_reason.items() if k is not None),
+        **{f"quarantined_{r}": int(by_reason.get(r, 0)) for r in REASONS},
+    }
+    counts["anonymous_events"] = anonymous.count()
+    counts["user_events"] = counts["rows_kept"] - counts["anonymous_events"]
+    if counts["rows_in"] != counts["rows_kept"] + counts["rows_quarantined"]:
+        raise AssertionError(f"{source}: rows in != kept + quarantined: {counts}")
+    return CleanResult(events, anonymous, quarantine, counts)

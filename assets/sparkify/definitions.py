@@ -1,0 +1,437 @@
+"""Sparkify churn: landed event logs → per-file Spark cleaning → events (GX checks) → per-user
+features as of weekly cutoffs, labels after them → the shared lifecycle (Spark MLlib random forest and
+logistic regression against gradient boosting, PR AUC of churn) → champion → customer metrics in a
+SQL database → the loop (events on ``sparkify.events``, users rescored from their history).
+
+Every ``.json`` file under ``<landing>/sparkify/`` (daily files ``log_data/YYYY/MM/*.json`` or one big
+file) is a partition of ``sparkify_file``, cleaned into its slot (overwritten on re-ingest: no
+duplicates). ``sparkify_events`` unions the slots of files still in the landing and drops events seen
+in two files. PySpark, pandas, GX and the trainers are imported where they are used.
+"""
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetCheckKey,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetSelection,
+    Config,
+    DagsterInstance,
+    Definitions,
+    DynamicPartitionsDefinition,
+    Failure,
+    MetadataValue,
+    asset,
+    define_asset_job,
+)
+from pydantic import Field
+
+from assets.lifecycle.factory import build_lifecycle
+from assets.lifecycle.spec import LabelledTable, LifecycleSpec
+from assets.loop.factory import LoopSpec, build_loop
+from assets.loop.schemas import RECORD_SCHEMAS
+from assets.quality.checks import gx_asset_check
+from assets.sparkify.events import FIELDS
+from assets.sparkify.quality import event_checks
+from orchestration.run_tags import train_tags
+from orchestration.settings import get_settings
+from resources.mlflow_registry import MlflowResource
+from resources.object_store import ObjectInfo, ObjectStoreResource
+from resources.spark import SparkResource
+from sensors.landing import OBJECT_VERSION_TAG, build_landing_sensor, register_landing_partitions
+
+USE_CASE = "sparkify"
+EVENTS = AssetKey("sparkify_events")
+FEATURES = AssetKey("sparkify_user_features")
+SLOT_TABLES = ("events_slots", "anonymous_slots", "quarantine")
+sparkify_files = DynamicPartitionsDefinition(name="sparkify_files")
+
+
+def accept(obj: ObjectInfo) -> bool:
+    """Landed JSON-lines logs (``.json``/``.jsonl``); the generator's ``truth/`` is not data."""
+    name = obj.key.lower()
+    return name.endswith((".json", ".jsonl")) and "/truth/" not in name
+
+
+def tables_dir() -> Path:
+    return get_settings().data_dir("tables", USE_CASE)
+
+
+def _slot(key: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", key.rsplit("/", 1)[-1])[:80]
+    return f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+
+
+@asset(
+    name="sparkify_file",
+    group_name=USE_CASE,
+    partitions_def=sparkify_files,
+    kinds={"spark", "parquet"},
+    description="One landed log file cleaned with Spark (explicit 18-field schema): user events, "
+    "logged-out/guest events apart, quarantined lines with reasons.",
+)
+def sparkify_file(
+    context: AssetExecutionContext, spark: SparkResource, object_store: ObjectStoreResource
+) -> None:
+    from assets.sparkify.cleaning import clean_file
+
+    key = context.partition_key
+    if not object_store.exists(key):
+        raise Failure(f"{object_store.uri(key)} is no longer in the landing")
+    slot = _slot(key)
+    with object_store.snapshot(key, context.run.tags.get(OBJECT_VERSION_TAG)) as snapshot:
+        result = clean_file(spark.spark_session, str(snapshot.path), key)
+        paths = {}
+        for table, frame in zip(
+            SLOT_TABLES, (result.events, result.anonymous, result.quarantine), strict=True
+        ):
+            path = tables_dir() / table / f"slot={slot}"
+            frame.write.mode("overwrite").parquet(str(path))
+            paths[table] = str(path)
+    counts = result.counts
+    if counts["rows_quarantined"]:
+        context.log.warning(f"{key}: {counts['rows_quarantined']} lines quarantined: {counts}")
+    context.add_output_metadata(
+        {**counts, "source": MetadataValue.path(object_store.uri(key)), "object_version": snapshot.version}
+    )
+
+
+def _landed_slots(object_store: ObjectStoreResource) -> set[str]:
+    return {_slot(o.key) for o in object_store.list(f"{USE_CASE}/") if accept(o)}
+
+
+def _slot_paths(table: str, slots: set[str]) -> list[str]:
+    root = tables_dir() / table
+    return [str(p) for p in sorted(root.glob("slot=*")) if p.name.removeprefix("slot=") in slots]
+
+
+@asset(
+    name="sparkify_events",
+    group_name=USE_CASE,
+    deps=[sparkify_file],
+    kinds={"spark", "parquet"},
+    description="User events of every ingested file still in the landing, an event seen in two files "
+    "kept once; logged-out/guest events apart; a profile for the GX checks.",
+)
+def sparkify_events(
+    context: AssetExecutionContext, spark: SparkResource, object_store: ObjectStoreResource
+) -> LabelledTable:
+    from assets.sparkify.cleaning import EVENT_KEY
+    from assets.sparkify.events import spark_schema
+    from assets.sparkify.quality import profile_events
+
+    session = spark.spark_session
+    slots = _landed_slots(object_store)
+    event_paths = _slot_paths("events_slots", slots)
+    if not event_paths:
+        raise Failure(f"no events yet: land JSON-lines logs under <landing>/{USE_CASE}/ and ingest them")
+    extra = "source_file string, source_day string"
+    schema = spark_schema().simpleString()[len("struct<") : -1].replace(":", " ")
+    read = session.read.schema(f"{schema}, {extra}")
+    raw = read.parquet(*event_paths).unionByName(_streamed_events(session))
+    events = raw.dropDuplicates(list(EVENT_KEY)).localCheckpoint()
+    anonymous_paths = _slot_paths("anonymous_slots", slots)
+    anonymous = read.parquet(*anonymous_paths) if anonymous_paths else session.createDataFrame([], raw.schema)
+    events.write.mode("overwrite").parquet(str(tables_dir() / "events"))
+    anonymous.write.mode("overwrite").parquet(str(tables_dir() / "anonymous"))
+    profile = profile_events(events, anonymous)
+    out = tables_dir() / "clean"
+    out.mkdir(parents=True, exist_ok=True)
+    profile.to_parquet(out / "events_profile.parquet", index=False)
+    rows = events.count()
+    context.add_output_metadata(
+        {
+            "events": rows,
+            "anonymous_events": anonymous.count(),
+            "duplicates_across_files": raw.count() - rows,
+            "users": events.select("userId").distinct().count(),
+            "files": len(event_paths),
+            "events_path": MetadataValue.path(str(tables_dir() / "events")),
+        }
+    )
+    return LabelledTable(str(out / "events_profile.parquet"), (), "kind")
+
+
+def _streamed_events(session: Any) -> Any:
+    """Events that came through ``sparkify.events`` and were scored (the loop's predictions table):
+    they join the landed ones, so resolved outcomes become training labels."""
+    from pyspark.sql import functions as F
+
+    from assets.loop.scoring import tables
+    from assets.sparkify.events import spark_schema
+
+    folder = tables(USE_CASE, "predictions")
+    columns = [*[F.col(f"e.{n}").alias(n) for n in FIELDS], F.lit("sparkify.events").alias("source_file")]
+    if not folder.exists() or not any(folder.rglob("*.parquet")):
+        empty = session.createDataFrame([], spark_schema())
+        return empty.select(
+            *FIELDS, F.lit("").alias("source_file"), F.lit(None).cast("string").alias("source_day")
+        )
+    parsed = session.read.parquet(str(folder)).select(F.from_json("record", spark_schema()).alias("e"))
+    return parsed.select(*columns, F.lit(None).cast("string").alias("source_day"))
+
+
+class FeaturesConfig(Config):
+    horizon_days: float = Field(default=30, description="Label: a cancellation within this many days.")
+    every_days: float = Field(default=7, description="Days between observation cutoffs.")
+    buckets: int = Field(default=16, description="User buckets Spark groups the feature work by.")
+
+
+def build_examples(
+    session: Any, events_path: str, horizon_days: float, every_days: float, buckets: int
+) -> Any:
+    """Spark: the events table → labelled (user, cutoff) rows, per user bucket through
+    :func:`assets.sparkify.features.examples` (the pandas feature function the pyfunc calls too)."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from assets.sparkify.features import FEATURE_NAMES, PROFILE_COLUMNS, examples, weekly_cutoffs
+
+    events = session.read.parquet(events_path).select(*FIELDS)
+    bounds = events.agg(F.min("ts"), F.max("ts")).first()
+    cutoffs = weekly_cutoffs(bounds[0], bounds[1], horizon_days, every_days)
+    if not cutoffs:
+        raise Failure(
+            f"the events span {(bounds[1] - bounds[0]) / 86_400_000:.1f} days: at least {every_days:g} days "
+            f"before the first cutoff and a {horizon_days:g}-day horizon after it are needed"
+        )
+    columns = ["userId", *FEATURE_NAMES, *PROFILE_COLUMNS, "cutoff", "churn", "example_id"]
+    strings = ("userId", "gender", "level", "state", "os", "churn", "example_id")
+    types = {**dict.fromkeys(strings, "string"), "first_ts": "long", "last_ts": "long", "cutoff": "long"}
+    schema = ", ".join(f"`{c}` {types.get(c, 'double')}" for c in columns)
+
+    def per_bucket(frame: pd.DataFrame) -> pd.DataFrame:
+        out = examples(frame, cutoffs, horizon_days)
+        return out.reindex(columns=columns)
+
+    bucketed = events.withColumn("_bucket", F.abs(F.hash("userId")) % buckets)
+    return bucketed.groupBy("_bucket").applyInPandas(
+        lambda f: per_bucket(f.drop(columns="_bucket")), schema
+    ), cutoffs
+
+
+@asset(
+    name="sparkify_user_features",
+    group_name=USE_CASE,
+    ins={"events": AssetIn(EVENTS)},
+    kinds={"spark", "pandas", "parquet"},
+    description="Per-user features as of weekly cutoffs (events strictly before), label = a Cancellation "
+    "Confirmation within the horizon after; users cancelled before a cutoff left out.",
+)
+def sparkify_user_features(
+    context: AssetExecutionContext, config: FeaturesConfig, spark: SparkResource, events: LabelledTable
+) -> LabelledTable:
+    rows, cutoffs = build_examples(
+        spark.spark_session,
+        str(tables_dir() / "events"),
+        config.horizon_days,
+        config.every_days,
+        config.buckets,
+    )
+    frame = rows.toPandas().sort_values(["cutoff", "userId"], ignore_index=True)
+    out = tables_dir() / "clean" / "user_features.parquet"
+    frame.to_parquet(out, index=False)
+    counts = frame["churn"].value_counts()
+    if len(counts) < 2:
+        raise Failure(f"a churn model needs both classes; the examples hold only {counts.to_dict()}")
+    context.add_output_metadata(
+        {
+            "examples": len(frame),
+            "users": int(frame["userId"].nunique()),
+            "cutoffs": len(cutoffs),
+            "churn_examples": int(counts.get("churn", 0)),
+            "churn_users": int(frame.loc[frame["churn"] == "churn", "userId"].nunique()),
+            "horizon_days": config.horizon_days,
+        }
+    )
+    return LabelledTable(str(out), ("churn", "stay"), "example_id", "churn")
+
+
+data_checks = [
+    gx_asset_check(EVENTS, c.name, c.description, lambda _t, f, c=c: c.expectations(f), prepare=c.prepare)
+    for c in event_checks()
+]
+
+SPEC = LifecycleSpec(
+    use_case=USE_CASE,
+    source=FEATURES,
+    record_columns=FIELDS,
+    trainers="assets.sparkify.model:TRAINERS",
+    primary_metric="pr_auc",
+    # Beat a random ranking (whose PR AUC is the churn prevalence) by 5 points.
+    thresholds={"pr_auc_lift": 0.05},
+    tolerance=0.02,
+    task="multiclass",
+    data_checks=[AssetCheckKey(EVENTS, c.name) for c in event_checks()],
+    pip_requirements="assets.sparkify.model:pip_requirements",
+    group_column="userId",
+    score_rows="assets.sparkify.model:score_examples",
+    extra_metrics="assets.sparkify.model:churn_metrics",
+    extra_figures="assets.sparkify.model:reliability_figure",
+)
+lifecycle = build_lifecycle(SPEC)
+
+
+@asset(
+    name="sparkify_customers",
+    group_name=USE_CASE,
+    ins={"events": AssetIn(EVENTS)},
+    deps=[SPEC.key("champion")],
+    kinds={"spark", "sqlalchemy"},
+    description="Per-user metrics, daily activity and the champion's current churn risk (with what pushes "
+    "it up), written to FLYWHEEL_DATABASE_URL for the customer-service app.",
+)
+def sparkify_customers(
+    context: AssetExecutionContext,
+    spark: SparkResource,
+    mlflow_registry: MlflowResource,
+    events: LabelledTable,
+) -> None:
+    import datetime as dt
+
+    import mlflow
+
+    from assets.sparkify.customers import risk_drivers, write_customers
+    from assets.sparkify.features import FEATURE_NAMES
+    from resources.mlflow_registry import CHAMPION
+
+    registry = mlflow_registry.registry()
+    current = registry.get_alias(USE_CASE, CHAMPION)
+    if current is None:
+        raise Failure("no sparkify champion yet: materialize the lifecycle first")
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{USE_CASE}/{current.version}")
+    table, activity = customer_tables(spark.spark_session, str(tables_dir() / "events"))
+    features = table.set_index("userId")
+    scored = model.unwrap_python_model().classifier.churn_proba(features)
+    threshold = model.unwrap_python_model().threshold
+    table["churn_probability"] = scored
+    table["prediction"] = (scored >= threshold).astype(int)
+    table["risk_drivers"] = risk_drivers(
+        features, pd_series(scored, features.index), list(FEATURE_NAMES)
+    ).to_numpy()
+    table["model_version"] = str(current.version)
+    table["updated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    url = get_settings().database_url
+    counts = write_customers(url, table.rename(columns=CUSTOMER_RENAMES), activity)
+    context.add_output_metadata(
+        {
+            **counts,
+            "model_version": str(current.version),
+            "predicted_churners": int(table["prediction"].sum()),
+            "mean_risk": float(table["churn_probability"].mean()),
+            "database": url.split("@")[-1],
+        }
+    )
+
+
+def pd_series(values: Any, index: Any) -> Any:
+    import pandas as pd
+
+    return pd.Series(values, index=index)
+
+
+#: Feature/profile columns → database columns.
+CUSTOMER_RENAMES = {
+    "userId": "user_id", "firstName": "first_name", "lastName": "last_name", "userAgent": "user_agent",
+    "n_events": "events", "n_sessions": "sessions", "n_songs": "songs", "n_thumbs_up": "thumbs_up",
+    "n_thumbs_down": "thumbs_down", "n_adverts": "adverts", "n_errors": "errors",
+    "n_add_playlist": "add_playlist", "n_add_friend": "add_friend",
+}  # fmt: skip
+
+
+def customer_tables(session: Any, events_path: str) -> Any:
+    """(one row per user: features as of its latest event + profile, daily activity) from Spark."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from assets.sparkify.events import CANCEL_PAGE
+    from assets.sparkify.features import FEATURE_NAMES, PROFILE_COLUMNS, user_features
+
+    events = session.read.parquet(events_path).select(*FIELDS)
+    columns = ["userId", *FEATURE_NAMES, *PROFILE_COLUMNS]
+    strings = {"userId", "gender", "level", "state", "os"}
+    schema = ", ".join(
+        f"`{c}` {'string' if c in strings else 'long' if c.endswith('_ts') else 'double'}" for c in columns
+    )
+
+    def per_bucket(frame: pd.DataFrame) -> pd.DataFrame:
+        return user_features(frame.drop(columns="_bucket")).reset_index().reindex(columns=columns)
+
+    bucketed = events.withColumn("_bucket", F.abs(F.hash("userId")) % 16)
+    features = bucketed.groupBy("_bucket").applyInPandas(per_bucket, schema)
+    profile = events.groupBy("userId").agg(
+        F.max_by("firstName", "ts").alias("firstName"),
+        F.max_by("lastName", "ts").alias("lastName"),
+        F.max_by("location", "ts").alias("location"),
+        F.max_by("userAgent", "ts").alias("userAgent"),
+        F.max("registration").cast("long").alias("registration"),
+        F.max(F.when(F.col("page") == CANCEL_PAGE, 1).otherwise(0)).alias("cancelled"),
+    )
+    table = features.join(profile, "userId").toPandas()
+    table["name"] = (table["firstName"].fillna("") + " " + table["lastName"].fillna("")).str.strip()
+    table["name_lower"] = table["name"].str.lower()
+    activity = (
+        events.groupBy("userId", F.date_format(F.timestamp_millis("ts"), "yyyy-MM-dd").alias("day"))
+        .agg(
+            F.count("*").alias("events"),
+            F.sum(F.when(F.col("page") == "NextSong", 1).otherwise(0)).alias("songs"),
+        )
+        .toPandas()
+        .rename(columns={"userId": "user_id"})
+    )
+    return table, activity
+
+
+LOOP = LoopSpec(
+    schema=RECORD_SCHEMAS[USE_CASE],  # key event_id; logged-out events dead-lettered (no user)
+    strategy="margin",
+    budget=0,  # labels are delayed ground truth, not annotations: nothing goes to annotators
+    batch_size=500,
+    retrain_min_labels=50,  # resolved outcomes
+    topic_kind="events",
+    retrain_assets=("sparkify_events", "sparkify_user_features"),
+    history_scorer="assets.sparkify.stream:score_with_history",
+    outcome_counter="assets.sparkify.stream:resolved_outcomes",
+)
+loop = build_loop(SPEC, LOOP)
+
+ingest_job = define_asset_job(
+    "sparkify_ingest",
+    selection=[sparkify_file],
+    partitions_def=sparkify_files,
+    description="Clean one landed Sparkify log file (one run per file, started by the landing sensor).",
+)
+train_job = define_asset_job(
+    "sparkify_train",
+    tags=train_tags(USE_CASE),
+    selection=AssetSelection.groups(USE_CASE) - AssetSelection.assets(sparkify_file, *loop.batch_assets),
+    description="Events → checks → user features → challengers → evaluation → gated promotion → customers.",
+)
+landing_sensor = build_landing_sensor(USE_CASE, "sparkify_ingest", sparkify_files, accept=accept)
+MATERIALIZE_JOBS = ["sparkify_ingest", "sparkify_train"]
+
+
+def discover(instance: DagsterInstance, resources: dict) -> list[str]:
+    return register_landing_partitions(instance, resources["object_store"], USE_CASE, sparkify_files, accept)
+
+
+defs = Definitions(
+    assets=[
+        sparkify_file,
+        sparkify_events,
+        sparkify_user_features,
+        *lifecycle.assets,
+        sparkify_customers,
+        *loop.assets,
+    ],
+    asset_checks=[*data_checks, *lifecycle.checks],
+    jobs=[ingest_job, train_job, *loop.jobs],
+    sensors=[landing_sensor, *loop.sensors],
+    schedules=loop.schedules,
+)
