@@ -76,6 +76,9 @@ class Settings:
     #: How long a failed (retries spent) or never-run scoring partition waits before the rescore
     #: sensor requests it again (``FLYWHEEL_RESCORE_GRACE_SECONDS``).
     rescore_grace_seconds: float = 120.0
+    #: The time zone of flow readings whose time carries no offset (``FLYWHEEL_FLOW_TIMEZONE``, an
+    #: IANA name such as ``Europe/Warsaw``; default UTC).
+    flow_timezone: str = "UTC"
 
     def topic(self, use_case: str, kind: str = "records") -> str:
         """``<prefix><use_case>.<kind>``: ``records`` in, ``predictions`` and ``deadletter`` out."""
@@ -154,6 +157,7 @@ def get_settings() -> Settings:
         sensor_interval_seconds=max(1, _int_env("FLYWHEEL_SENSOR_INTERVAL_SECONDS", 5)),
         sensors_on=(_env("FLYWHEEL_SENSORS") or "off").lower() in ("on", "1", "true", "yes"),
         rescore_grace_seconds=float(_env("FLYWHEEL_RESCORE_GRACE_SECONDS") or 120.0),
+        flow_timezone=_env("FLYWHEEL_FLOW_TIMEZONE") or "UTC",
     )
 
 
