@@ -59,6 +59,8 @@ def clean_sources(folder: Path | None = None) -> list[np.ndarray]:
     for path in sorted(folder.glob("*.csv")):
         if path.name.endswith(".labels.csv") or "predictions" in path.name or "anomalies" in path.name:
             continue
+        if path.with_name(f"{path.stem}.labels.csv").exists():
+            continue  # a generated series: it holds injected anomalies
         frame = pd.read_csv(path)
         column = next((c for c in ("corrected", "value", "flow") if c in frame.columns), None)
         if column is None:

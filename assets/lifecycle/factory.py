@@ -239,6 +239,30 @@ def _with_annotations(
     return merged, set(extra[id_column]), int(in_holdout_.sum())
 
 
+def _time_split(spec: LifecycleSpec, frame: "pd.DataFrame", fraction: float) -> Any:
+    """The temporal holdout/validation mask (numpy) of ``frame``, or None for the hash split."""
+    if spec.temporal_holdout is None:
+        return None
+    from assets.lifecycle.holdout import in_time_holdout
+
+    th = spec.temporal_holdout
+    groups = frame[th.series_column] if th.series_column else None
+    return in_time_holdout(frame[th.time_column], groups, fraction).to_numpy(dtype=bool)
+
+
+def _evaluate(
+    spec: LifecycleSpec, table: LabelledTable, frame: "pd.DataFrame", predictions: "pd.DataFrame"
+) -> Any:
+    """``evaluate`` plus the use case's ``extra_metrics``."""
+    from assets.lifecycle.evaluation import evaluate
+
+    result = evaluate(table, frame, predictions, spec.task)
+    if spec.extra_metrics is not None:
+        extra = resolve(spec.extra_metrics)(frame, predictions)
+        result.metrics.update({k: float(v) for k, v in extra.items()})
+    return result
+
+
 def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 - one closure per asset
     uc = spec.use_case
     group = uc
@@ -263,8 +287,9 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         if unknown:  # a version without a record may have trained on any row
             untrained[:] = False
         mask, fresh = draw_holdout(
-            ids, spec.holdout_fraction, f"{uc}-holdout-v{version}", eligible, untrained
-        )
+            ids, spec.holdout_fraction, f"{uc}-holdout-v{version}", eligible, untrained,
+            chosen=_time_split(spec, frame, spec.holdout_fraction),
+        )  # fmt: skip
         reason = reason or "first holdout"
         if not fresh:
             why = (
@@ -431,7 +456,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         import mlflow
         import pandas as pd
 
-        from assets.lifecycle.evaluation import curve_figures, evaluate
+        from assets.lifecycle.evaluation import curve_figures
         from assets.lifecycle.holdout import in_holdout
 
         registry = mlflow_registry.registry()
@@ -442,9 +467,11 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             raise Failure(f"unknown trainer(s) {unknown}; available: {sorted(available)}")
         frame = training_set.read()
         labels = list(training_set.labels)
-        is_valid = in_holdout(
-            frame[training_set.id_column], spec.validation_fraction, f"{uc}-val-{config.seed}"
-        )
+        is_valid = _time_split(spec, frame, spec.validation_fraction)
+        if is_valid is None:
+            is_valid = in_holdout(
+                frame[training_set.id_column], spec.validation_fraction, f"{uc}-val-{config.seed}"
+            )
         train, valid = frame[~is_valid], frame[is_valid]
         rows = []
         best_name, best_score, best_model = None, None, None
@@ -457,7 +484,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
                 model = available[name](train, labels, config.seed)
                 fit_seconds = time.monotonic() - started
                 predictions = model.predict(None, _records(spec, valid))
-                result = evaluate(training_set, valid, predictions, spec.task)
+                result = _evaluate(spec, training_set, valid, predictions)
                 score = result.metrics[spec.primary_metric]
                 rows.append({"trainer": name, "fit_seconds": round(fit_seconds, 1), **result.metrics})
                 with mlflow.start_run(run_name=name, nested=True):
@@ -540,7 +567,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         import mlflow
         import pandas as pd
 
-        from assets.lifecycle.evaluation import comparison_png, curve_figures, evaluate
+        from assets.lifecycle.evaluation import comparison_png, curve_figures
 
         registry = mlflow_registry.registry()
         ch_version = challenger["version"]
@@ -558,7 +585,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         def score(version: str) -> "tuple[Evaluation, pd.DataFrame]":
             model = mlflow.pyfunc.load_model(f"models:/{uc}/{version}")
             predictions = model.predict(records)
-            return evaluate(holdout, frame, predictions, spec.task), predictions
+            return _evaluate(spec, holdout, frame, predictions), predictions
 
         ch_eval, ch_pred = score(ch_version)
         current = registry.get_alias(uc, CHAMPION)

@@ -69,6 +69,17 @@ class ContentKey:
         return (*self.text, *self.numbers)
 
 
+@dataclass(frozen=True)
+class TemporalHoldout:
+    """Hold out the end of time instead of a hash of ids: the last ``fraction`` of each group's time
+    span (``series_column``; every row when None) is the holdout, and the validation set of the
+    challengers is the last part of what remains. For time-ordered use cases, where a random draw
+    would put a reading's neighbours (and its future) into training."""
+
+    time_column: str
+    series_column: str | None = None
+
+
 #: A trainer: (training frame, labels, seed) -> an MLflow PythonModel honouring the model contract.
 Trainer = Callable[["pd.DataFrame", list[str], int], Any]
 #: Trainers by name, or a lazy reference to such a mapping (``"assets.disaster.model:TRAINERS"``):
@@ -112,6 +123,11 @@ class LifecycleSpec:
     #: ``record_columns`` are taken (default: the rows as they are). Activity converts signals back
     #: into the units the watches send, which the clean table no longer holds. May be lazy.
     to_records: Callable[[pd.DataFrame], pd.DataFrame] | str | None = None
+    #: Holdout and validation by time (see :class:`TemporalHoldout`); None: by a hash of the id.
+    temporal_holdout: TemporalHoldout | None = None
+    #: More metrics of an evaluated frame, ``(frame, predictions) -> {name: value}``, merged into
+    #: validation and holdout metrics (e.g. event recall of anomaly detectors). May be lazy.
+    extra_metrics: Callable[[pd.DataFrame, pd.DataFrame], dict[str, float]] | str | None = None
 
     def key(self, suffix: str) -> AssetKey:
         return AssetKey(f"{self.use_case}_{suffix}")

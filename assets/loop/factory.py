@@ -74,6 +74,13 @@ class LoopSpec:
     topic_kind: str = "records"
     #: Upstream assets a retraining must refresh too (e.g. weak labels that take in page labels).
     retrain_assets: tuple[str, ...] = ()
+    #: Records scored with their series' past (time series): a lazy ``"module:function"`` taking the
+    #: batch's records frame and returning ``(context, rows)`` — the frame the champion scores (the
+    #: batch plus the preceding readings it keeps) and, per batch record in order, its row there.
+    #: None: the batch is scored as it is.
+    scoring_context: str | None = None
+    #: Records predicted as this class are also published to ``<uc>.alerts`` (None: no alerts topic).
+    alert_class: str | None = None
 
 
 @dataclass
@@ -151,6 +158,13 @@ def _write_tables(batch: Any, use_case: str, slot: str) -> "Path":
     return path
 
 
+def _alerts(predictions: "pd.DataFrame", alert_class: str | None) -> "pd.DataFrame":
+    """The scored records predicted as ``alert_class`` (none when the use case has no alerts)."""
+    if alert_class is None or not len(predictions):
+        return predictions.iloc[:0]
+    return predictions[predictions["prediction"].astype(str) == alert_class]
+
+
 def _scored_batch_asset(
     spec: LifecycleSpec, loop: LoopSpec, batches: DynamicPartitionsDefinition
 ) -> AssetsDefinition:
@@ -198,7 +212,9 @@ def _scored_batch_asset(
                 )
             version, uri = location
         model = load_champion(registry.tracking_uri, uc, version, uri)
-        batch = score_messages(messages, loop.schema, model, version, topic, read.missing)
+        batch = score_messages(
+            messages, loop.schema, model, version, topic, read.missing, context=loop.scoring_context
+        )
         # The table partitions are written by a thread (pyarrow encodes without the GIL) while this
         # one encodes the messages; librdkafka's own threads send them. The step ends only once both
         # the files are in place and the broker acknowledged every message.
@@ -214,6 +230,11 @@ def _scored_batch_asset(
                     out_topic = settings.topic(uc, kind)
                     kafka.ensure_topic(out_topic, config=OUTPUT_TOPIC_CONFIG)
                     publisher.produce(out_topic, *keyed_json_lines(frame, columns))
+            alerts = _alerts(batch.predictions, loop.alert_class)
+            if len(alerts):
+                alerts_topic = settings.topic(uc, "alerts")
+                kafka.ensure_topic(alerts_topic, config=OUTPUT_TOPIC_CONFIG)
+                publisher.produce(alerts_topic, *keyed_json_lines(alerts, PUBLISHED_COLUMNS))
             path = written.result()
         published = publisher.flush()
         context.add_output_metadata(_batch_metadata(batch, version, str(path), published, time.time()))

@@ -26,4 +26,11 @@ RECORD_SCHEMAS: dict[str, RecordSchema] = {
     "activity": RecordSchema(
         key_field="window_id", required=("stamp", *ACTIVITY_SIGNALS), numeric=ACTIVITY_SIGNALS
     ),
+    # One reading of a monitored series; reading_id (<series>@<time>) is made when not sent.
+    "flow": RecordSchema(
+        key_field="reading_id",
+        required=("series", "time", "value"),
+        numeric=("value",),
+        prepare="assets.flow.records:stream_record",
+    ),
 }

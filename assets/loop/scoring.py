@@ -139,9 +139,11 @@ def score_messages(
     version: str,
     topic: str,
     missing: Sequence[MissingRange] = (),
+    context: str | None = None,
 ) -> ScoredBatch:
     """Dead-letter poison messages (and the ``missing`` ranges of the read), score the rest with
-    ``model`` (a loaded pyfunc)."""
+    ``model`` (a loaded pyfunc). ``context`` (``LoopSpec.scoring_context``) scores the records with
+    the earlier records they need (time series) and takes their rows back out, in order."""
     started = time.time()
     good, poison = split_messages(messages, schema)
     # The fixed columns even when every message was poison, so the table always reads the same.
@@ -149,7 +151,13 @@ def score_messages(
     if good:
         kept, records = zip(*good, strict=True)
         frame = pd.DataFrame(list(records))
-        output = model.predict(frame)
+        if context is None:
+            output = model.predict(frame)
+        else:
+            from assets.lazy import resolve
+
+            scored, rows = resolve(context)(frame)
+            output = model.predict(scored).iloc[rows].reset_index(drop=True)
         scored_at = time.time()
         # One transposition of the kept messages (tuples) instead of a loop per column.
         _topics, partitions, offsets, _keys, values, stamps = zip(*kept, strict=True)
