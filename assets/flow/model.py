@@ -69,6 +69,15 @@ def prepare(frame: pd.DataFrame, timezone: str = "UTC") -> Prepared:
     return Prepared(group, unique["t"].to_numpy(), unique["x"].to_numpy(dtype=float), row_to_reading)
 
 
+#: What a feature without enough history is given to the boosted trees: outside every feature's range
+#: (they are clipped to ±50), so a split can single it out (a column of NaN only would not bin).
+MISSING = -99.0
+
+
+def _gbm_inputs(features: pd.DataFrame) -> np.ndarray:
+    return features.fillna(MISSING).to_numpy()
+
+
 def _sigmoid(v: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(v, -50, 50)))
 
@@ -102,7 +111,7 @@ class Scorer:
         if self.kind == "isolation_forest":
             return -self.estimator.score_samples(features.fillna(0.0).to_numpy())
         if self.kind == "gbm":
-            return _logit(self.estimator.predict_proba(features.to_numpy())[:, 1])
+            return _logit(self.estimator.predict_proba(_gbm_inputs(features))[:, 1])
         if self.kind in ("lstm", "fcn"):
             return _torch_scores(self.estimator, windows(prepared.group, prepared.x))
         raise ValueError(f"unknown scorer kind {self.kind!r}")
@@ -241,7 +250,7 @@ def train_gbm(frame: pd.DataFrame, labels: list[str], seed: int, max_iter: int =
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     data = training_data(frame)
-    x = data.features.to_numpy()
+    x = _gbm_inputs(data.features)
 
     def fit(rows: np.ndarray) -> Any:
         model = HistGradientBoostingClassifier(
