@@ -152,6 +152,21 @@ def test_scoring_with_history_from_the_readings_table(flywheel_env: Settings, gb
     # The second batch was scored with the first one's readings as its window: as if scored whole.
     np.testing.assert_allclose(later.predictions["proba__anomaly"], offline["anomaly"].iloc[300:], atol=1e-9)
     assert list(later.predictions["key"].iloc[:2]) == [f"s@{stamps.iloc[300]}", f"s@{stamps.iloc[301]}"]
+    # The annotation page shows the reading's window from the same table, the reading highlighted.
+    from apps.annotate.render import kind_of, render_payload
+
+    payload = {"reading_id": f"s@{stamps.iloc[400]}", "series": "s", "time": stamps.iloc[400], "value": 1.0}
+    html = render_payload(payload)
+    assert kind_of(payload) == "series" and html.count("<polyline") >= 1 and 'class="highlight"' in html
+
+
+def test_simulated_readings_interleave_series_in_time_order(tmp_path: Path) -> None:
+    from assets.flow.simulation import records
+
+    sent = list(records(tmp_path, 200, seed=1))
+    assert len(sent) == 200 and len({r["series"] for r in sent}) > 1
+    assert [r["time"] for r in sent] == sorted(r["time"] for r in sent)
+    assert all(r["reading_id"] == f"{r['series']}@{r['time']}" for r in sent)
 
 
 def _land(settings: Settings) -> None:
