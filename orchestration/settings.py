@@ -91,6 +91,9 @@ class Settings:
     #: ``FLYWHEEL_S3_DIRECT=on``: with the landing on S3, Spark reads landed objects straight from
     #: ``s3a://`` (hadoop-aws resolved from Maven Central) instead of a local copy of each.
     s3_direct: bool = False
+    #: The time zone of flow readings whose time carries no offset (``FLYWHEEL_FLOW_TIMEZONE``, an
+    #: IANA name such as ``Europe/Warsaw``; default UTC).
+    flow_timezone: str = "UTC"
 
     def topic(self, use_case: str, kind: str = "records") -> str:
         """``<prefix><use_case>.<kind>``: ``records`` in, ``predictions`` and ``deadletter`` out."""
@@ -176,6 +179,7 @@ def get_settings() -> Settings:
         spark_launch=_spark_launch(_env("FLYWHEEL_SPARK_LAUNCH") or "session"),
         kafka_brokers=max(1, _int_env("FLYWHEEL_KAFKA_BROKERS", 1)),
         s3_direct=(_env("FLYWHEEL_S3_DIRECT") or "off").lower() in ("on", "1", "true", "yes"),
+        flow_timezone=_env("FLYWHEEL_FLOW_TIMEZONE") or "UTC",
     )
 
 

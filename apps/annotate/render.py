@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any, Literal
 
-Kind = Literal["text", "window", "image", "table"]
+Kind = Literal["text", "window", "image", "table", "series"]
+#: A reading of a monitored series (flow): shown as the window before it, the reading highlighted.
+SERIES_FIELDS = ("series", "time", "value")
 
 TEXT_FIELDS = ("text", "message", "tweet", "content")
 IMAGE_FIELDS = ("image_path", "image_url", "image_png", "image_base64")
@@ -92,6 +94,8 @@ def kind_of(payload: Mapping[str, Any], media_url: str | None = None) -> Kind:
         return "window"
     if image_source(payload, media_url):
         return "image"
+    if all(f in payload for f in SERIES_FIELDS):
+        return "series"
     return "table"
 
 
@@ -161,6 +165,62 @@ def window_svg(payload: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def series_svg(values: list[float], highlight: int, labels: tuple[str, str] = ("", "")) -> str:
+    """An inline SVG line plot of a series window with the reading at ``highlight`` marked in red;
+    ``labels`` are the first and last times, shown under the axis."""
+    width, height, margin = 720, 220, 48
+    finite = [v for v in values if math.isfinite(v)] or [0.0]
+    low, high = min(finite), max(finite)
+    box = (margin, 20, width - margin - 10, height - 50)
+    parts = [
+        f'<svg class="series" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'role="img" aria-label="series window">',
+        f'<rect x="{margin}" y="20" width="{box[2]}" height="{box[3]}" fill="none" stroke="#ccc"/>',
+        f'<text x="4" y="30" font-size="10">{high:.4g}</text>',
+        f'<text x="4" y="{20 + box[3]}" font-size="10">{low:.4g}</text>',
+        _polylines(values, low, high, box, "#1f77b4"),
+    ]
+    if 0 <= highlight < len(values) and math.isfinite(values[highlight]):
+        span = (high - low) or 1.0
+        x = margin + highlight * box[2] / max(len(values) - 1, 1)
+        y = 20 + box[3] - (values[highlight] - low) / span * box[3]
+        parts.append(f'<line x1="{x:.1f}" y1="20" x2="{x:.1f}" y2="{20 + box[3]}" stroke="#d62728" '
+                     'stroke-dasharray="3,3"/>')  # fmt: skip
+        parts.append(f'<circle class="highlight" cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#d62728"/>')
+    parts.append(f'<text x="{margin}" y="{height - 10}" font-size="10">{escape(labels[0])}</text>')
+    parts.append(
+        f'<text x="{width - 10}" y="{height - 10}" font-size="10" text-anchor="end">'
+        f"{escape(labels[1])}</text>"
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _series_window(payload: Mapping[str, Any]) -> str:
+    """The reading's window from the flow readings table (the reading alone when it is not there)."""
+    try:
+        from assets.flow.readings import window_for
+
+        window = window_for(str(payload["series"]), payload["time"])
+    except Exception:  # noqa: BLE001 - no table yet, or an unreadable time: show the reading alone
+        window = None
+    value = _as_float(payload["value"])
+    if window is None or not len(window):
+        return series_svg([value], 0, (str(payload["time"]), str(payload["time"])))
+    import pandas as pd
+
+    from assets.flow.parsing import parse_times
+
+    at = int(parse_times(pd.Series([payload["time"]])).astype("int64").iloc[0])
+    stamps = window["t_ns"].tolist()
+    highlight = stamps.index(at) if at in stamps else len([s for s in stamps if s <= at]) - 1
+    first, last = (
+        pd.Timestamp(stamps[0], tz="UTC").isoformat(),
+        pd.Timestamp(stamps[-1], tz="UTC").isoformat(),
+    )
+    return series_svg([float(v) for v in window["value"]], highlight, (first, last))
+
+
 def render_payload(payload: Mapping[str, Any], media_url: str | None = None) -> str:
     """The HTML fragment for one sample. ``media_url`` is where the server serves its ``image_path``."""
     kind = kind_of(payload, media_url)
@@ -176,4 +236,10 @@ def render_payload(payload: Mapping[str, Any], media_url: str | None = None) -> 
         src = image_source(payload, media_url) or ""
         rest = table(payload, skip=IMAGE_FIELDS)
         return f'<img class="sample-image" alt="sample image" src="{escape(src, quote=True)}">{rest}'
+    if kind == "series":
+        caption = (
+            f'<p class="stamp">series {escape(str(payload["series"]))}, reading at '
+            f"{escape(str(payload['time']))} (red) and the window before it</p>"
+        )
+        return f"{caption}{_series_window(payload)}" + table(payload)
     return table(payload)

@@ -183,7 +183,8 @@ def _evaluate(
 
     result = evaluate(table, frame, predictions, spec.task)
     if spec.extra_metrics is not None:
-        result.metrics.update(resolve(spec.extra_metrics)(frame, predictions, list(table.labels)))
+        extra = resolve(spec.extra_metrics)(frame, predictions, list(table.labels))
+        result.metrics.update({k: float(v) for k, v in extra.items()})
     return result
 
 
@@ -272,6 +273,17 @@ def _with_annotations(
     return merged, set(extra[id_column]), int(in_holdout_.sum())
 
 
+def _time_split(spec: LifecycleSpec, frame: "pd.DataFrame", fraction: float) -> Any:
+    """The temporal holdout/validation mask (numpy) of ``frame``, or None for the hash split."""
+    if spec.temporal_holdout is None:
+        return None
+    from assets.lifecycle.holdout import in_time_holdout
+
+    th = spec.temporal_holdout
+    groups = frame[th.series_column] if th.series_column else None
+    return in_time_holdout(frame[th.time_column], groups, fraction).to_numpy(dtype=bool)
+
+
 def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 - one closure per asset
     uc = spec.use_case
     group = uc
@@ -301,6 +313,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             f"{uc}-holdout-v{version}",
             eligible,
             untrained,
+            chosen=_time_split(spec, frame, spec.holdout_fraction),
         )
         reason = reason or "first holdout"
         if not fresh:
@@ -482,11 +495,13 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             raise Failure(f"unknown trainer(s) {unknown}; available: {sorted(available)}")
         frame = training_set.read()
         labels = list(training_set.labels)
-        is_valid = in_holdout(
-            spec.group_keys(frame, training_set.id_column),
-            spec.validation_fraction,
-            f"{uc}-val-{config.seed}",
-        )
+        is_valid = _time_split(spec, frame, spec.validation_fraction)
+        if is_valid is None:
+            is_valid = in_holdout(
+                spec.group_keys(frame, training_set.id_column),
+                spec.validation_fraction,
+                f"{uc}-val-{config.seed}",
+            )
         train, valid = frame[~is_valid], frame[is_valid]
         rows = []
         best_name, best_score, best_model = None, None, None

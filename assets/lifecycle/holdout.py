@@ -35,18 +35,39 @@ def in_holdout(ids: pd.Series, fraction: float, salt: str) -> pd.Series:
     return ids.map(bucket) < cutoff
 
 
+def in_time_holdout(times: pd.Series, groups: pd.Series | None, fraction: float) -> pd.Series:
+    """Boolean mask: True for rows in the last ``fraction`` of their group's time span (of all rows
+    when ``groups`` is None). A group with a single time holds nothing out."""
+    t = pd.to_datetime(times, utc=True).astype("int64").astype(float)
+    keys = groups.astype(str) if groups is not None else pd.Series(0, index=times.index)
+    low = t.groupby(keys).transform("min")
+    high = t.groupby(keys).transform("max")
+    cutoff = low + (1.0 - fraction) * (high - low)
+    return (t >= cutoff) & (high > low)
+
+
 def draw_holdout(
-    ids: pd.Series, fraction: float, salt: str, eligible: np.ndarray, untrained: np.ndarray
+    ids: pd.Series,
+    fraction: float,
+    salt: str,
+    eligible: np.ndarray,
+    untrained: np.ndarray,
+    chosen: np.ndarray | None = None,
 ) -> tuple[np.ndarray, bool]:
     """(mask, fresh): the rows of a new holdout version.
 
     ``eligible`` may be drawn at all; ``untrained`` no registered version trained on. The draw keeps
     to eligible untrained rows (all of them when the hash picks none: a holdout must hold something);
-    with no such row it falls back to every eligible row, ``fresh=False``.
+    with no such row it falls back to every eligible row, ``fresh=False``. ``chosen`` replaces the
+    hash draw (a temporal holdout: the end of each series' time).
     """
     eligible = np.asarray(eligible, dtype=bool)
     pool = eligible & np.asarray(untrained, dtype=bool)
-    hashed = in_holdout(ids, fraction, salt).to_numpy(dtype=bool)
+    hashed = (
+        in_holdout(ids, fraction, salt).to_numpy(dtype=bool)
+        if chosen is None
+        else np.asarray(chosen, dtype=bool)
+    )
     if not pool.any():
         return hashed & eligible, False
     mask = hashed & pool

@@ -69,6 +69,17 @@ class ContentKey:
         return (*self.text, *self.numbers)
 
 
+@dataclass(frozen=True)
+class TemporalHoldout:
+    """Hold out the end of time instead of a hash of ids: the last ``fraction`` of each group's time
+    span (``series_column``; every row when None) is the holdout, and the validation set of the
+    challengers is the last part of what remains. For time-ordered use cases, where a random draw
+    would put a reading's neighbours (and its future) into training."""
+
+    time_column: str
+    series_column: str | None = None
+
+
 #: A trainer: (training frame, labels, seed) -> an MLflow PythonModel honouring the model contract.
 Trainer = Callable[["pd.DataFrame", list[str], int], Any]
 #: Trainers by name, or a lazy reference to such a mapping (``"assets.disaster.model:TRAINERS"``):
@@ -127,6 +138,9 @@ class LifecycleSpec:
     #: Extra figures ``(frame, predictions, labels, folder) -> [paths]`` logged beside the PR/ROC
     #: curves (e.g. a reliability plot). May be lazy.
     extra_figures: Callable[..., list] | str | None = None
+
+    #: Holdout and validation by time (see :class:`TemporalHoldout`); None: by a hash of the id.
+    temporal_holdout: TemporalHoldout | None = None
 
     def group_keys(self, frame: pd.DataFrame, id_column: str) -> pd.Series:
         """What the holdout and validation hashes are drawn on: the group column, else the id."""

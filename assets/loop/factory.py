@@ -82,6 +82,13 @@ class LoopSpec:
     #: counts those (``retrain_min_labels`` new ones since the last request) instead of page labels.
     #: None: page labels. May be lazy.
     outcome_counter: Any = None
+    #: Records scored with their series' past (time series): a lazy ``"module:function"`` taking the
+    #: batch's records frame and returning ``(context, rows)`` — the frame the champion scores (the
+    #: batch plus the preceding readings it keeps) and, per batch record in order, its row there.
+    #: None: the batch is scored as it is.
+    scoring_context: str | None = None
+    #: Records predicted as this class are also published to ``<uc>.alerts`` (None: no alerts topic).
+    alert_class: str | None = None
 
 
 @dataclass
@@ -133,6 +140,25 @@ def _batch_metadata(batch: Any, version: str, path: str, published: int, written
     }
 
 
+def _batch_predictor(loop: LoopSpec, model: Any) -> Any:
+    """How a batch's records are scored: from their history (``history_scorer``), with the earlier
+    records of their series (``scoring_context``), or None (``model.predict`` record by record)."""
+    from assets.lazy import resolve
+
+    if loop.history_scorer is not None:
+        scorer = resolve(loop.history_scorer)
+        return lambda records: scorer(model, records)
+    if loop.scoring_context is not None:
+        context = resolve(loop.scoring_context)
+
+        def with_context(records: Any) -> Any:
+            scored, rows = context(records)
+            return model.predict(scored).iloc[rows].reset_index(drop=True)
+
+        return with_context
+    return None
+
+
 #: Predictions and dead-letter topics keep one value per record key (at-least-once delivery: a
 #: re-run publishes the same keys again).
 OUTPUT_TOPIC_CONFIG = {"cleanup.policy": "compact"}
@@ -157,6 +183,13 @@ def _write_tables(batch: Any, use_case: str, slot: str) -> "Path":
     path = write_partition(batch.predictions, use_case, "predictions", slot)
     write_partition(batch.deadletter, use_case, "deadletter", slot)
     return path
+
+
+def _alerts(predictions: "pd.DataFrame", alert_class: str | None) -> "pd.DataFrame":
+    """The scored records predicted as ``alert_class`` (none when the use case has no alerts)."""
+    if alert_class is None or not len(predictions):
+        return predictions.iloc[:0]
+    return predictions[predictions["prediction"].astype(str) == alert_class]
 
 
 def _scored_batch_asset(
@@ -206,13 +239,9 @@ def _scored_batch_asset(
                 )
             version, uri = location
         model = load_champion(registry.tracking_uri, uc, version, uri)
-        predict = None
-        if loop.history_scorer is not None:
-            from assets.lazy import resolve
-
-            scorer = resolve(loop.history_scorer)
-            predict = lambda records: scorer(model, records)  # noqa: E731 - bound to this batch's model
-        batch = score_messages(messages, loop.schema, model, version, topic, read.missing, predict=predict)
+        batch = score_messages(
+            messages, loop.schema, model, version, topic, read.missing, predict=_batch_predictor(loop, model)
+        )
         # The table partitions are written by a thread (pyarrow encodes without the GIL) while this
         # one encodes the messages; librdkafka's own threads send them. The step ends only once both
         # the files are in place and the broker acknowledged every message.
@@ -228,6 +257,11 @@ def _scored_batch_asset(
                     out_topic = settings.topic(uc, kind)
                     kafka.ensure_topic(out_topic, config=OUTPUT_TOPIC_CONFIG)
                     publisher.produce(out_topic, *keyed_json_lines(frame, columns))
+            alerts = _alerts(batch.predictions, loop.alert_class)
+            if len(alerts):
+                alerts_topic = settings.topic(uc, "alerts")
+                kafka.ensure_topic(alerts_topic, config=OUTPUT_TOPIC_CONFIG)
+                publisher.produce(alerts_topic, *keyed_json_lines(alerts, PUBLISHED_COLUMNS))
             path = written.result()
         published = publisher.flush()
         context.add_output_metadata(_batch_metadata(batch, version, str(path), published, time.time()))

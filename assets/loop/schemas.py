@@ -33,4 +33,11 @@ RECORD_SCHEMAS: dict[str, RecordSchema] = {
         numeric=("ts", "sessionId", "itemInSession"),
         prepare="assets.sparkify.stream:stream_record",
     ),
+    # One reading of a monitored series; reading_id (<series>@<time>) is made when not sent.
+    "flow": RecordSchema(
+        key_field="reading_id",
+        required=("series", "time", "value"),
+        numeric=("value",),
+        prepare="assets.flow.records:stream_record",
+    ),
 }

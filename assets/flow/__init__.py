@@ -1,0 +1,1 @@
+"""Sewer-flow anomaly detection (issue 14)."""

@@ -1,0 +1,356 @@
+"""Flow anomaly trainers and the pyfunc every one of them returns.
+
+Contract (issue 14): input rows ``series, time, value`` — any number of series, in any order, as
+they arrive on ``flow.readings`` — and for every input row, in the same order, ``normal`` and
+``anomaly`` (probabilities) and ``prediction``. A row's output depends only on the rows of its series
+at or before its time (every feature is trailing, see ``assets.flow.features``), and on ratios of
+the series' own values, so a site never seen, in other units, gets the same answers. The first
+readings of a series get a low-confidence score (pulled towards 0.5, ``WARMUP``), and a row whose
+time or value cannot be read gets 0.5 and ``normal``: never an error.
+
+Each trainer turns a raw score into a probability around its own threshold (chosen for point-wise
+F1 on the last part of each training series, never on the holdout): ``anomaly > 0.5`` is exactly
+``prediction == "anomaly"``. Trainers: gradient boosting on the window features (supervised),
+isolation forest and the rolling robust z-score (unsupervised, threshold from labels), the seed's
+chunk classifiers in PyTorch (LSTM, FCN on the last T readings), and the zero-only rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from assets.flow.features import T, window_features, windows
+from assets.flow.parsing import parse_times, parse_values
+
+LABELS = ["anomaly", "normal"]
+OUTPUT_COLUMNS = ["normal", "anomaly", "prediction"]
+#: Readings of history before a series' scores are trusted in full.
+WARMUP = 12
+#: The share of each training series' time its thresholds are tuned on (the last part).
+TUNE_FRACTION = 0.2
+
+
+@dataclass
+class Prepared:
+    """Readable input rows, one per (series, time), sorted; and where each input row's answer is."""
+
+    group: np.ndarray
+    t_ns: np.ndarray
+    x: np.ndarray
+    row_to_reading: np.ndarray  # per input row: index into the readings, or -1 (unreadable)
+
+
+def prepare(frame: pd.DataFrame, timezone: str = "UTC") -> Prepared:
+    """Parse, drop unreadable rows, keep the last value of a repeated (series, time), sort."""
+    n = len(frame)
+    series = frame["series"].astype(str).to_numpy() if "series" in frame else np.full(n, "series")
+    t = parse_times(frame["time"].reset_index(drop=True), timezone)
+    x = parse_values(frame["value"].reset_index(drop=True))
+    ok = (t.notna() & x.notna()).to_numpy()
+    readings = pd.DataFrame(
+        {
+            "s": series[ok],
+            "t": t[ok].astype("int64").to_numpy(),
+            "x": x[ok].to_numpy(),
+            "row": np.flatnonzero(ok),
+        }
+    )
+    unique = readings.drop_duplicates(["s", "t"], keep="last").sort_values(["s", "t"], kind="stable")
+    group = pd.factorize(unique["s"].to_numpy())[0]
+    index = pd.Series(np.arange(len(unique)), index=pd.MultiIndex.from_arrays([unique["s"], unique["t"]]))
+    position = index.reindex(pd.MultiIndex.from_arrays([readings["s"], readings["t"]])).to_numpy()
+    row_to_reading = np.full(n, -1, dtype=np.int64)
+    row_to_reading[readings["row"].to_numpy()] = position.astype(np.int64)
+    return Prepared(group, unique["t"].to_numpy(), unique["x"].to_numpy(dtype=float), row_to_reading)
+
+
+#: What a feature without enough history is given to the boosted trees: outside every feature's range
+#: (they are clipped to ±50), so a split can single it out (a column of NaN only would not bin).
+MISSING = -99.0
+
+
+def _gbm_inputs(features: pd.DataFrame) -> np.ndarray:
+    return features.fillna(MISSING).to_numpy()
+
+
+def _sigmoid(v: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(v, -50, 50)))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+@dataclass
+class Scorer:
+    """A fitted raw scorer: ``kind`` says how to compute the score, ``threshold`` and ``spread``
+    how a score becomes a probability."""
+
+    kind: str
+    estimator: Any = None
+    threshold: float = 0.5
+    spread: float = 1.0
+    meta: dict = field(default_factory=dict)
+
+    def raw(self, prepared: Prepared, features: pd.DataFrame) -> np.ndarray:
+        """The score of every reading (higher: more anomalous); a reading without enough history for a
+        feature scores as if that feature were unremarkable."""
+        return np.nan_to_num(self._raw(prepared, features), nan=0.0, posinf=50.0, neginf=-50.0)
+
+    def _raw(self, prepared: Prepared, features: pd.DataFrame) -> np.ndarray:
+        if self.kind == "zero_only":
+            return features["is_zero"].to_numpy()
+        if self.kind == "robust_z":
+            return np.abs(features["z"].to_numpy())
+        if self.kind == "isolation_forest":
+            return -self.estimator.score_samples(features.fillna(0.0).to_numpy())
+        if self.kind == "gbm":
+            return _logit(self.estimator.predict_proba(_gbm_inputs(features))[:, 1])
+        if self.kind in ("lstm", "fcn"):
+            return _torch_scores(self.estimator, windows(prepared.group, prepared.x))
+        raise ValueError(f"unknown scorer kind {self.kind!r}")
+
+    def probability(self, raw: np.ndarray) -> np.ndarray:
+        return _sigmoid((raw - self.threshold) / self.spread)
+
+
+class FlowModel(mlflow.pyfunc.PythonModel):
+    """The pyfunc of every flow trainer (see the module docstring for the contract)."""
+
+    def __init__(self, scorer: Scorer, timezone: str = "UTC"):
+        self.scorer = scorer
+        self.timezone = timezone
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        prepared = prepare(model_input, self.timezone)
+        features = window_features(prepared.group, prepared.t_ns, prepared.x)
+        proba = self.scorer.probability(self.scorer.raw(prepared, features)) if len(features) else np.zeros(0)
+        trust = np.clip(features["history"].to_numpy() / WARMUP, 0.0, 1.0) if len(features) else np.zeros(0)
+        proba = 0.5 + (proba - 0.5) * trust
+        where = prepared.row_to_reading
+        anomaly = np.where(where >= 0, proba[np.maximum(where, 0)] if len(proba) else 0.5, 0.5)
+        return pd.DataFrame(
+            {
+                "normal": 1.0 - anomaly,
+                "anomaly": anomaly,
+                "prediction": np.where(anomaly > 0.5, "anomaly", "normal"),
+            },
+            columns=OUTPUT_COLUMNS,
+        )
+
+
+def pip_requirements() -> list[str]:
+    import sklearn
+    import torch
+
+    return [
+        f"mlflow=={mlflow.__version__}",
+        f"scikit-learn=={sklearn.__version__}",
+        f"pandas=={pd.__version__}",
+        f"numpy=={np.__version__}",
+        f"torch=={torch.__version__.split('+')[0]}",
+    ]
+
+
+# -- training data ---------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingData:
+    prepared: Prepared
+    features: pd.DataFrame
+    y: np.ndarray  # per reading: 1 anomaly, 0 normal
+    fit: np.ndarray  # per reading: a labelled point (not only context for its neighbours' windows)
+    tune: np.ndarray  # per reading: in the last TUNE_FRACTION of its series' time
+
+
+def training_data(frame: pd.DataFrame) -> TrainingData:
+    """Features of every training reading; labels; which rows fit and which tune thresholds."""
+    prepared = prepare(frame)
+    features = window_features(prepared.group, prepared.t_ns, prepared.x)
+    where = prepared.row_to_reading
+    ok = where >= 0
+    y = np.zeros(len(features))
+    fit = np.zeros(len(features), dtype=bool)
+    label = frame["label"].astype(str).to_numpy()
+    scored = frame["scored"].to_numpy(dtype=bool) if "scored" in frame else np.ones(len(frame), dtype=bool)
+    y[where[ok]] = label[ok] == "anomaly"
+    fit[where[ok]] = scored[ok]
+    t = prepared.t_ns.astype(float)
+    lo = pd.Series(t).groupby(prepared.group).transform("min").to_numpy()
+    hi = pd.Series(t).groupby(prepared.group).transform("max").to_numpy()
+    tune = t >= lo + (1 - TUNE_FRACTION) * (hi - lo)
+    return TrainingData(prepared, features, y, fit, tune & fit)
+
+
+def best_threshold(raw: np.ndarray, y: np.ndarray) -> float:
+    """The score threshold with the best point-wise F1 on these readings (ties: the higher one)."""
+    from sklearn.metrics import precision_recall_curve
+
+    if y.sum() == 0 or len(np.unique(raw)) < 2:
+        return float(np.max(raw)) if len(raw) else 0.5
+    precision, recall, thresholds = precision_recall_curve(y, raw)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    best = int(np.argmax(f1[:-1]))
+    upper = thresholds[best + 1] if best + 1 < len(thresholds) else thresholds[best]
+    return float((thresholds[best] + upper) / 2) if upper > thresholds[best] else float(thresholds[best])
+
+
+def _spread(raw: np.ndarray) -> float:
+    q75, q25 = np.nanpercentile(raw, [75, 25]) if len(raw) else (1.0, 0.0)
+    return float(max((q75 - q25) / 1.349, 1e-3))
+
+
+def _model(scorer: Scorer) -> FlowModel:
+    from orchestration.settings import get_settings
+
+    return FlowModel(scorer, get_settings().flow_timezone)
+
+
+def _tuned(scorer: Scorer, data: TrainingData, spread: float | None = None) -> FlowModel:
+    raw = scorer.raw(data.prepared, data.features)
+    rows = data.fit
+    scorer.threshold = best_threshold(raw[rows], data.y[rows])
+    scorer.spread = spread if spread is not None else _spread(raw[rows])
+    return _model(scorer)
+
+
+def train_zero_only(frame: pd.DataFrame, labels: list[str], seed: int) -> FlowModel:
+    """The rule the issue compares with: a reading of exactly 0 is an anomaly."""
+    return _model(Scorer("zero_only", threshold=0.5, spread=0.1))
+
+
+def train_robust_z(frame: pd.DataFrame, labels: list[str], seed: int) -> FlowModel:
+    """Unsupervised baseline: |robust z| against the previous T readings; the threshold from labels."""
+    return _tuned(Scorer("robust_z"), training_data(frame))
+
+
+def train_isolation_forest(frame: pd.DataFrame, labels: list[str], seed: int) -> FlowModel:
+    """Unsupervised baseline (as in the seed): isolation forest on the window features."""
+    from sklearn.ensemble import IsolationForest
+
+    data = training_data(frame)
+    rng = np.random.default_rng(seed)
+    rows = np.flatnonzero(data.fit)
+    sample = rng.choice(rows, size=min(len(rows), 20_000), replace=False)
+    forest = IsolationForest(n_estimators=100, random_state=seed, n_jobs=1)
+    forest.fit(data.features.fillna(0.0).to_numpy()[sample])
+    return _tuned(Scorer("isolation_forest", forest), data)
+
+
+def train_gbm(frame: pd.DataFrame, labels: list[str], seed: int, max_iter: int = 200) -> FlowModel:
+    """Gradient boosting on the window features: fitted on all but the last part of each series,
+    its threshold tuned there, then refitted on everything with that threshold."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    data = training_data(frame)
+    x = _gbm_inputs(data.features)
+
+    def fit(rows: np.ndarray) -> Any:
+        model = HistGradientBoostingClassifier(
+            max_iter=max_iter, learning_rate=0.1, max_leaf_nodes=31, l2_regularization=1.0, random_state=seed
+        )
+        return model.fit(x[rows], data.y[rows].astype(int))
+
+    early = data.fit & ~data.tune
+    if data.y[early].sum() and data.y[data.tune].sum():
+        first = Scorer("gbm", fit(early))
+        raw = first.raw(data.prepared, data.features)
+        threshold = best_threshold(raw[data.tune], data.y[data.tune])
+    else:
+        threshold = 0.0
+    scorer = Scorer("gbm", fit(data.fit), threshold=threshold, spread=1.0)
+    return _model(scorer)
+
+
+# -- the seed's chunk classifiers (PyTorch) ---------------------------------------------------------
+
+
+def _torch_net(arch: str) -> Any:
+    from assets.flow.nets import FCN, LSTMNet
+
+    return LSTMNet() if arch == "lstm" else FCN()
+
+
+def _torch_scores(net: Any, batch: np.ndarray, size: int = 4096) -> np.ndarray:
+    import torch
+
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(batch), size):
+            out.append(net(torch.from_numpy(batch[i : i + size])).numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def train_torch(
+    frame: pd.DataFrame,
+    labels: list[str],
+    seed: int,
+    arch: str = "fcn",
+    epochs: int = 4,
+    max_windows: int = 30_000,
+) -> FlowModel:
+    """A chunk classifier on the last T readings of every point (is the newest reading anomalous?):
+    every anomalous window and a sample of normal ones, weighted to balance, CPU, few epochs."""
+    import torch
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(2)
+    data = training_data(frame)
+    win = windows(data.prepared.group, data.prepared.x, T)
+    rng = np.random.default_rng(seed)
+    train_rows = data.fit & ~data.tune if data.y[data.fit & ~data.tune].sum() else data.fit
+    positives = np.flatnonzero(train_rows & (data.y == 1))
+    negatives = np.flatnonzero(train_rows & (data.y == 0))
+    keep_neg = rng.choice(
+        negatives, size=min(len(negatives), max(max_windows - len(positives), 1)), replace=False
+    )
+    rows = np.concatenate([positives[:max_windows], keep_neg])
+    x = torch.from_numpy(win[rows])
+    y = torch.from_numpy(data.y[rows].astype(np.float32))
+    weight = torch.tensor(max(len(keep_neg), 1) / max(len(positives), 1), dtype=torch.float32)
+    net = _torch_net(arch)
+    optimiser = torch.optim.Adam(net.parameters(), lr=3e-3)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=weight)
+    for _ in range(epochs):
+        net.train()
+        order = torch.from_numpy(rng.permutation(len(rows)))
+        for i in range(0, len(rows), 256):
+            idx = order[i : i + 256]
+            if len(idx) < 2:
+                continue
+            optimiser.zero_grad()
+            loss = loss_fn(net(x[idx]), y[idx])
+            loss.backward()
+            optimiser.step()
+    scorer = Scorer(arch, net, spread=1.0)
+    raw = scorer.raw(data.prepared, data.features)
+    tune = data.tune if data.y[data.tune].sum() else data.fit
+    scorer.threshold = best_threshold(raw[tune], data.y[tune])
+    return _model(scorer)
+
+
+def train_lstm(frame: pd.DataFrame, labels: list[str], seed: int) -> FlowModel:
+    return train_torch(frame, labels, seed, arch="lstm", epochs=3, max_windows=20_000)
+
+
+def train_fcn(frame: pd.DataFrame, labels: list[str], seed: int) -> FlowModel:
+    return train_torch(frame, labels, seed, arch="fcn", epochs=4, max_windows=30_000)
+
+
+TRAINERS = {
+    "gbm": train_gbm,
+    "isolation_forest": train_isolation_forest,
+    "robust_z": train_robust_z,
+    "fcn": train_fcn,
+    "lstm": train_lstm,
+}
+#: Chosen only by run config (and reported beside the others): the rule a detector must beat.
+EXTRA_TRAINERS = {"zero_only": train_zero_only}

@@ -1,0 +1,223 @@
+"""Sewer-flow anomalies (issue 14): parsing, the pyfunc contract (causal, scale-free, any series),
+per-type recall on injected anomalies, the chunk classifiers, scoring with history from the readings
+table, and the pipeline through a real Dagster instance, Spark, GX and MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import DagsterInstance
+
+from assets.flow import model as M
+from assets.flow.generator import TYPES, as_labelled_frame, generate_series, write_series
+from assets.flow.metrics import evaluation_metrics
+from assets.flow.parsing import detect_layout, parse_times
+from orchestration.settings import Settings
+from resources.kafka import KafkaRecord
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "flow"
+
+
+def _split(frame: pd.DataFrame, fraction: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The first and the last ``fraction`` of each series' time (the temporal holdout)."""
+    from assets.lifecycle.holdout import in_time_holdout
+
+    held = in_time_holdout(frame["time"], frame["series"], fraction)
+    return frame[~held], frame[held]
+
+
+@pytest.fixture(scope="module")
+def generated() -> pd.DataFrame:
+    return as_labelled_frame(generate_series(14, 8, seed=5, per_day=1.0))
+
+
+@pytest.fixture(scope="module")
+def gbm(generated: pd.DataFrame) -> M.FlowModel:
+    train, _ = _split(generated)
+    return M.train_gbm(train, M.LABELS, seed=0, max_iter=120)
+
+
+def test_times_in_every_format_and_the_configured_zone() -> None:
+    values = pd.Series(
+        [
+            "2020-01-01 00:05:00",
+            "2020-01-01T00:05",
+            "01/01/2020 00:05",
+            "2020-01-01T00:05:00Z",
+            "1577837100",
+            "x",
+        ]
+    )
+    utc = parse_times(values, "UTC")
+    assert utc.iloc[:5].nunique() == 1 and utc.iloc[0] == pd.Timestamp("2020-01-01 00:05", tz="UTC")
+    assert pd.isna(utc.iloc[5])
+    warsaw = parse_times(values, "Europe/Warsaw")
+    assert warsaw.iloc[0] == pd.Timestamp("2019-12-31 23:05", tz="UTC")  # naive: local wall clock
+    assert warsaw.iloc[3] == utc.iloc[3]  # an explicit offset is kept
+    assert detect_layout(["series", "timestamp", "value"]).series == "series"
+    assert detect_layout(["time", "raw", "corrected"]).corrected == "corrected"
+    assert detect_layout(["time", "speed"]) is None
+
+
+def test_contract_causal_and_scale_free(gbm: M.FlowModel, generated: pd.DataFrame) -> None:
+    _, held = _split(generated)
+    records = held[["series", "time", "value"]].sample(frac=1.0, random_state=1)  # any order of rows
+    out = gbm.predict(None, records)
+    assert list(out.columns) == ["normal", "anomaly", "prediction"] and len(out) == len(records)
+    assert np.allclose(out["normal"] + out["anomaly"], 1.0)
+    assert ((out["anomaly"] > 0.5) == (out["prediction"] == "anomaly")).all()
+    # Causal: cut every series after its k-th reading; the first k rows score exactly the same.
+    one = held[held["series"] == held["series"].iloc[0]].sort_values("time")
+    full = gbm.predict(None, one[["series", "time", "value"]])
+    for k in (1, 5, 80, len(one) // 2):
+        cut = gbm.predict(None, one[["series", "time", "value"]].iloc[:k])
+        pd.testing.assert_frame_equal(cut, full.iloc[:k].reset_index(drop=True))
+    # Scale-free: the same site in other units (x1000) gets the same predictions.
+    scaled = gbm.predict(None, records.assign(value=records["value"] * 1000))
+    assert (scaled["prediction"] == out["prediction"]).all()
+    assert np.allclose(scaled["anomaly"], out["anomaly"], atol=1e-6)
+    # A never-seen series: its first readings are low-confidence, unreadable rows are no error.
+    fresh = pd.DataFrame(
+        {"series": ["new"] * 4, "value": [5.0, 0.0, 3.0, "n/a"],
+         "time": ["2024-05-01 00:00", "2024-05-01 00:05", "garbage", "2024-05-01 00:10"]}
+    )  # fmt: skip
+    answer = gbm.predict(None, fresh)
+    assert len(answer) == 4 and answer["anomaly"].iloc[0] == 0.5
+    assert (np.abs(answer["anomaly"] - 0.5) <= 0.5 / M.WARMUP + 1e-9).all()
+
+
+def test_per_type_recall_on_injected_anomalies(gbm: M.FlowModel, generated: pd.DataFrame) -> None:
+    _, held = _split(generated)
+    found = evaluation_metrics(held, gbm.predict(None, held[["series", "time", "value"]]))
+    zero = evaluation_metrics(held, M.train_zero_only(held, M.LABELS, 0).predict(None, held))
+    types = {k.removeprefix("recall_") for k in found if k.startswith("recall_")}
+    assert types and types <= set(TYPES)
+    assert found["recall_dropout"] >= 0.8  # zeros are the easy kind
+    assert found["point_f1"] > zero["point_f1"] + 0.1  # and the detector finds more than zeros
+    assert found["recall_stuck"] >= 0.5  # a stuck sensor: a flat run no real flow has
+    assert found["event_recall"] > zero["event_recall"]
+
+
+def test_chunk_classifiers_train_and_honour_the_contract(generated: pd.DataFrame) -> None:
+    train, held = _split(generated[generated["series"].isin(generated["series"].unique()[:1])])
+    for arch in ("lstm", "fcn"):
+        net = M.train_torch(train, M.LABELS, seed=0, arch=arch, epochs=1, max_windows=200)
+        out = net.predict(None, held[["series", "time", "value"]])
+        assert len(out) == len(held) and set(out["prediction"]) <= {"anomaly", "normal"}
+        first = held[held["series"] == held["series"].iloc[0]].sort_values("time")[
+            ["series", "time", "value"]
+        ]
+        cut = net.predict(None, first.iloc[:30])
+        np.testing.assert_allclose(cut["anomaly"], net.predict(None, first)["anomaly"].iloc[:30], atol=1e-6)
+
+
+class Loaded:
+    """The trained model as ``mlflow.pyfunc.load_model`` hands it to the scorer: ``predict(frame)``."""
+
+    def __init__(self, model: M.FlowModel):
+        self.model = model
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return self.model.predict(None, frame)
+
+
+def test_scoring_with_history_from_the_readings_table(flywheel_env: Settings, gbm, generated) -> None:
+    from assets.flow.readings import read_all
+    from assets.loop.schemas import RECORD_SCHEMAS
+    from assets.loop.scoring import score_messages
+
+    one = generated[generated["series"] == generated["series"].iloc[0]].sort_values("time").iloc[:600]
+    stamps = one["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    messages = [
+        KafkaRecord(
+            "flow.readings", 0, i, None, json.dumps({"series": "s", "time": t, "value": v}).encode(), 0
+        )
+        for i, (t, v) in enumerate(zip(stamps, one["value"], strict=True))
+    ]
+    messages.insert(10, KafkaRecord("flow.readings", 0, 999, None, b'{"series": "s", "time": "x"}', 0))
+    context = "assets.flow.readings:with_history"
+    schema = RECORD_SCHEMAS["flow"]
+    loaded = Loaded(gbm)
+    score_messages(messages[:301], schema, loaded, "1", "flow.readings", context=context)
+    again = score_messages(messages[:301], schema, loaded, "1", "flow.readings", context=context)  # a re-run
+    later = score_messages(messages[301:], schema, loaded, "1", "flow.readings", context=context)
+    assert len(read_all()) == 600  # idempotent by (series, time): the re-run added nothing
+    assert len(again.deadletter) == 1 and again.rows_in == 301
+    offline = gbm.predict(None, pd.DataFrame({"series": "s", "time": stamps, "value": one["value"]}))
+    # The second batch was scored with the first one's readings as its window: as if scored whole.
+    np.testing.assert_allclose(later.predictions["proba__anomaly"], offline["anomaly"].iloc[300:], atol=1e-9)
+    assert list(later.predictions["key"].iloc[:2]) == [f"s@{stamps.iloc[300]}", f"s@{stamps.iloc[301]}"]
+    # The annotation page shows the reading's window from the same table, the reading highlighted.
+    from apps.annotate.render import kind_of, render_payload
+
+    payload = {"reading_id": f"s@{stamps.iloc[400]}", "series": "s", "time": stamps.iloc[400], "value": 1.0}
+    html = render_payload(payload)
+    assert kind_of(payload) == "series" and html.count("<polyline") >= 1 and 'class="highlight"' in html
+
+
+def test_simulated_readings_interleave_series_in_time_order(tmp_path: Path) -> None:
+    from assets.flow.simulation import records
+
+    sent = list(records(tmp_path, 200, seed=1))
+    assert len(sent) == 200 and len({r["series"] for r in sent}) > 1
+    assert [r["time"] for r in sent] == sorted(r["time"] for r in sent)
+    assert all(r["reading_id"] == f"{r['series']}@{r['time']}" for r in sent)
+
+
+def _land(settings: Settings) -> None:
+    folder = Path(settings.landing) / "flow"
+    write_series(generate_series(1, 6, seed=9, per_day=1.5), folder)
+    real = pd.read_csv(SHARED / "test60k.csv").iloc[:3000]
+    lines = real.to_csv(index=False).splitlines()
+    lines += [
+        "not a time,1.0,1.0",  # unparseable_time
+        f"{real['time'].iloc[-1][:-2]}59,abc,1.0",  # unparseable_value
+        "2013-03-30 00:00:00,1.0,1.0",  # conflicting_duplicate (twice)
+        "2013-03-30 00:00:00,2.0,2.0",
+        lines[5],  # an exact duplicate: dropped, counted
+        "1.0",  # wrong_field_count
+    ]
+    (folder / "test60k-part.csv").write_text("\n".join(lines) + "\n")
+    (folder / "odd.csv").write_text("when,speed\n1,2\n")  # unknown layout: quarantined whole
+
+
+def test_pipeline_lands_cleans_checks_and_promotes(flywheel_env: Settings) -> None:
+    import assets.flow.definitions as flow
+    from orchestration.definitions import build_definitions
+    from resources import build_resources
+    from resources.mlflow_registry import MlflowRegistry
+
+    _land(flywheel_env)
+    defs = build_definitions()
+    instance = DagsterInstance.get()
+    for key in flow.discover(instance, build_resources(resolved=True)):
+        assert (
+            defs.resolve_job_def("flow_ingest")
+            .execute_in_process(instance=instance, partition_key=key)
+            .success
+        )
+    reasons = pd.read_parquet(flow.tables_dir() / "quarantine")["reason"].value_counts().to_dict()
+    assert reasons == {
+        "unparseable_time": 1, "unparseable_value": 1, "conflicting_duplicate": 2, "wrong_field_count": 1,
+        "unknown_layout": 1,
+    }  # fmt: skip
+    config = {"ops": {"flow_challenger": {"config": {"trainers": ["gbm", "robust_z"]}}}}
+    trained = defs.resolve_job_def("flow_train").execute_in_process(
+        instance=instance, run_config=config, raise_on_error=False
+    )
+    assert trained.success, [e.message for e in trained.all_events if e.is_failure]
+    checks = {e.check_name: e.passed for e in trained.get_asset_check_evaluations()}
+    assert all(checks.values()) and {"flow_times_increasing", "flow_cadence_regular"} <= set(checks)
+    holdout = pd.read_parquet(flywheel_env.home / "lifecycle" / "flow" / "holdout" / "holdout-v1.parquet")
+    table = pd.read_parquet(flow.tables_dir() / "clean" / "readings.parquet")
+    assert "odd" not in set(table["series"]) and "test60k-part" in set(table["series"])
+    # Temporal: every held-out reading is later than every trained reading of its series.
+    rest = table[~table["reading_id"].isin(set(holdout["reading_id"]))]
+    first_held = holdout.groupby("series")["time"].min()
+    assert (rest.groupby("series")["time"].max() < first_held.reindex(rest["series"].unique())).all()
+    assert MlflowRegistry(flywheel_env.mlflow_tracking_uri).champion_location("flow") is not None
