@@ -76,6 +76,9 @@ class Settings:
     #: How long a failed (retries spent) or never-run scoring partition waits before the rescore
     #: sensor requests it again (``FLYWHEEL_RESCORE_GRACE_SECONDS``).
     rescore_grace_seconds: float = 120.0
+    #: The Gravity Spy classes a landed class folder may name (``FLYWHEEL_GRAVITYSPY_CLASSES``,
+    #: comma-separated); None: the 22 classes of the Gravity Spy training set.
+    gravityspy_classes: tuple[str, ...] | None = None
 
     def topic(self, use_case: str, kind: str = "records") -> str:
         """``<prefix><use_case>.<kind>``: ``records`` in, ``predictions`` and ``deadletter`` out."""
@@ -154,6 +157,10 @@ def get_settings() -> Settings:
         sensor_interval_seconds=max(1, _int_env("FLYWHEEL_SENSOR_INTERVAL_SECONDS", 5)),
         sensors_on=(_env("FLYWHEEL_SENSORS") or "off").lower() in ("on", "1", "true", "yes"),
         rescore_grace_seconds=float(_env("FLYWHEEL_RESCORE_GRACE_SECONDS") or 120.0),
+        gravityspy_classes=tuple(
+            c.strip() for c in (_env("FLYWHEEL_GRAVITYSPY_CLASSES") or "").split(",") if c.strip()
+        )
+        or None,
     )
 
 
