@@ -198,10 +198,19 @@ def try_decode(data: bytes | None, shape: tuple[int, int] = GRID_SHAPE) -> Decod
         return Decoded(None, exc.reason, exc.detail)
 
 
+def view_hash(grid: np.ndarray) -> str:
+    """A hash of one view's grid (as rounded float32)."""
+    values = np.round(np.asarray(grid, dtype=np.float32), DECIMALS).astype(np.float32)
+    return hashlib.sha1(values.tobytes()).hexdigest()
+
+
+def combine_hashes(view_hashes: list[str]) -> str:
+    """A glitch's content hash from its views' hashes, in view order (Spark computes the same with
+    ``substring(sha1(concat_ws('|', ...)), 1, 16)``)."""
+    return hashlib.sha1("|".join(view_hashes).encode()).hexdigest()[:16]
+
+
 def content_hash(grids: list[np.ndarray]) -> str:
-    """What makes two glitches the same glitch: a hash of their four grids (as rounded float32), so a
-    copy under another id, re-encoded PNGs or a record that came back through the stream match."""
-    digest = hashlib.sha1()
-    for grid in grids:
-        digest.update(np.round(np.asarray(grid, dtype=np.float32), DECIMALS).astype(np.float32).tobytes())
-    return digest.hexdigest()[:16]
+    """What makes two glitches the same glitch: a hash of their four grids, so a copy under another id,
+    re-encoded PNGs or a record that came back through the stream all match."""
+    return combine_hashes([view_hash(g) for g in grids])

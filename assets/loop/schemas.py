@@ -26,4 +26,9 @@ RECORD_SCHEMAS: dict[str, RecordSchema] = {
     "activity": RecordSchema(
         key_field="window_id", required=("stamp", *ACTIVITY_SIGNALS), numeric=ACTIVITY_SIGNALS
     ),
+    # Four views, each base64 PNG bytes or a `<view>_uri`: the prepare hook decodes them (a missing or
+    # undecodable view is dead-lettered with its reason) and adds their grids and content hash.
+    "gravityspy": RecordSchema(
+        key_field="id", required=(), prepare="assets.gravityspy.records:stream_record"
+    ),
 }
