@@ -44,6 +44,7 @@ from pydantic import Field
 from assets.gravityspy.layout import USE_CASE, known_classes
 from assets.gravityspy.quality import GlitchCheck, glitch_checks
 from assets.gravityspy.records import CONTENT_HASH, ID_COLUMN, RECORD_COLUMNS
+from assets.gravityspy.simulation import MAX_MESSAGE_BYTES
 from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import ContentKey, LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop
@@ -199,6 +200,7 @@ LOOP = LoopSpec(
     budget=10,
     batch_size=50,  # ~0.8 MB a record: 50 records a batch keep a scoring run's memory small
     retrain_min_labels=20,
+    max_message_bytes=MAX_MESSAGE_BYTES,  # four PNGs in base64: up to ~2 MB a record
 )
 loop = build_loop(SPEC, LOOP)
 
