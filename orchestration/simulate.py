@@ -73,7 +73,7 @@ def simulate(
     largest = getattr(module, "MAX_MESSAGE_BYTES", None)
     if largest:
         kafka.ensure_topic(topic, config={"max.message.bytes": str(largest)})
-        sizes = {"max_request_size": largest, "buffer_memory": max(32 << 20, 4 * largest)}
+        sizes = {"max_request_size": largest}
     else:
         kafka.ensure_topic(topic)
         sizes = {}

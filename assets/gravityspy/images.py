@@ -113,8 +113,8 @@ def read_rgb(data: bytes) -> np.ndarray:
             rgb = image.convert("RGB")
     except DecodeError:
         raise
-    except UnidentifiedImageError as exc:
-        raise DecodeError("not_png", str(exc)[:80]) from exc
+    except UnidentifiedImageError as exc:  # a PNG signature, then nothing Pillow can read
+        raise DecodeError("truncated", str(exc)[:80]) from exc
     except (OSError, SyntaxError, ValueError) as exc:  # Pillow: "image file is truncated", bad CRC
         raise DecodeError("truncated", str(exc)[:80]) from exc
     return np.asarray(rgb)
