@@ -787,10 +787,12 @@ def test_the_definitions_use_the_schemas_the_page_checks(flywheel_env: Settings)
 
     from assets.activity.definitions import LOOP as ACTIVITY
     from assets.disaster.definitions import LOOP as DISASTER_LOOP
+    from assets.gravityspy.definitions import LOOP as GRAVITYSPY
     from assets.loop.schemas import RECORD_SCHEMAS
     from assets.tweets.definitions import LOOP as TWEETS
 
     by_definitions = {"disaster": DISASTER_LOOP.schema, "tweets": TWEETS.schema, "activity": ACTIVITY.schema}
+    by_definitions["gravityspy"] = GRAVITYSPY.schema
     assert by_definitions == RECORD_SCHEMAS
     assert RECORD_SCHEMAS["disaster"].required == ("message",)
     assert RECORD_SCHEMAS["tweets"].required == ("text",)

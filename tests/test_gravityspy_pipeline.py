@@ -26,7 +26,7 @@ from resources.mlflow_registry import CHAMPION, MlflowRegistry, MlflowResource
 from resources.object_store import ObjectStoreResource
 
 CLASSES = ("Blip", "Koi_Fish", "Whistle", "Power_Line", "Scattered_Light")
-GLITCHES = 25  # five per class
+GLITCHES = 30  # six per class
 TINY = ["cnn_multiview_tiny", "pca_logistic_tiny", "spark_linear_svc_tiny"]
 SHARED_BLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "gravityspy" / "Blip"
 

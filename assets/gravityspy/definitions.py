@@ -186,6 +186,7 @@ SPEC = LifecycleSpec(
     task="multiclass",
     # Few glitches per class in a bundled sample: a larger holdout keeps its metrics meaningful.
     holdout_fraction=0.3,
+    validation_fraction=0.3,
     data_checks=[AssetCheckKey(GLITCHES, c.name) for c in glitch_checks()],
     pip_requirements="assets.gravityspy.model:pip_requirements",
     annotations=True,
