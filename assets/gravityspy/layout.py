@@ -16,10 +16,12 @@ Files in = files kept + files quarantined, always.
 from __future__ import annotations
 
 import re
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from assets.gravityspy.images import VIEWS
+
+if TYPE_CHECKING:  # pandas is imported where a table is assembled: loading definitions stays cheap
+    import pandas as pd
 
 USE_CASE = "gravityspy"
 UNLABELLED = "unlabelled"
@@ -78,6 +80,7 @@ def assemble(files: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
 
     ``files`` has :data:`FILE_COLUMNS`; ``reason`` there is the file's own decoding outcome.
     """
+    import pandas as pd
     out = files.loc[:, list(FILE_COLUMNS)].copy()
     out["reason"] = out["reason"].astype(object)
     out.loc[out["id"].isna() & out["reason"].isna(), "reason"] = "bad_name"
