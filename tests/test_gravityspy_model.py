@@ -131,3 +131,15 @@ def test_time_shift_moves_time_not_frequency() -> None:
     rows = shifted.amax(dim=3)  # per row: any energy left there
     assert torch.equal(rows, batch.amax(dim=3))  # still only row 5: frequencies untouched
     assert shifted.sum() == batch.sum()
+
+
+def test_annotation_page_shows_the_four_views_side_by_side(glitches: pd.DataFrame) -> None:
+    from apps.annotate.render import kind_of, render_payload
+
+    prepared = stream_record(_base64_records(_scored(glitches).head(1)).iloc[0].to_dict())
+    html = render_payload(prepared)
+    assert kind_of(prepared) == "spectrograms"
+    assert html.count("<img") == 4 and html.count("data:image/png;base64,") == 4
+    captions = [html.index(f"<figcaption>{v} s</figcaption>") for v in ("0.5", "1.0", "2.0", "4.0")]
+    assert captions == sorted(captions)  # shortest duration first
+    assert "energy_0.5" not in html and prepared["content_hash"] in html  # grids are not table rows
