@@ -83,9 +83,9 @@ def main() -> None:
     parser.add_argument("--spark-master", default="local[*]")
     args = parser.parse_args()
 
-    from resources.spark import build_spark_config, spark_session_from_config
+    from resources.spark import SparkResource
 
-    spark = spark_session_from_config(build_spark_config(args.spark_master, app_name="gravityspy-bench"))
+    spark = SparkResource(master=args.spark_master, app_name="gravityspy-bench").spark_session
     spark.sparkContext.setLogLevel("ERROR")
     base = args.out or Path(tempfile.mkdtemp(prefix="gravityspy-bench-"))
     line = ""
