@@ -9,7 +9,6 @@ import base64
 import io
 import json
 import math
-import shutil
 from pathlib import Path
 
 import mlflow
@@ -183,4 +182,3 @@ def test_generated_glitches_landing_to_champion_to_stream(kafka_env: Settings, m
     uris = {f"spectrogram_{p.name.rsplit('_', 1)[-1][:-4]}_uri": str(p) for p in koi}
     output = model.predict(pd.DataFrame([{"id": "u1", "ifo": "H1", **uris}]))
     assert list(output.columns) == [*labels["labels"], "prediction"]
-    shutil.rmtree(root / "Not_A_Class")  # leave nothing half-landed for later runs
