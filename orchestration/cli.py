@@ -156,12 +156,18 @@ def materialize(use_cases: tuple[str, ...], verbose: bool) -> None:
 @click.option("--seed", default=0, show_default=True, help="Same seed, same records.")
 @click.option("--poison-share", default=0.0, show_default=True, type=click.FloatRange(0, 1),
               help="Share of malformed messages mixed in (tests the dead-letter path).")  # fmt: skip
-def simulate(use_case: str, count: int, rate: float | None, seed: int, poison_share: float) -> None:
+@click.option("--from", "source", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Publish records read from this folder (gravityspy: PNGs, landing layout).")  # fmt: skip
+def simulate(
+    use_case: str, count: int, rate: float | None, seed: int, poison_share: float, source: str | None
+) -> None:
     from orchestration.simulate import simulate as run_simulation
 
     settings = export_defaults()
     try:
-        report = run_simulation(settings, use_case, count, rate, seed, poison_share, log=click.echo)
+        report = run_simulation(
+            settings, use_case, count, rate, seed, poison_share, log=click.echo, source=source
+        )
     except ValueError as exc:
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - broker errors are shown, not traced
@@ -249,6 +255,28 @@ def generate_flow(count: int, days: float, out_dir: str, seed: int) -> None:
     click.echo(
         f"wrote {len(series)} series ({readings} readings, {labelled} labelled anomalous) to {out_dir}"
     )
+    )
+
+
+@generate.command(
+    "gravityspy", help="Gravity Spy spectrogram PNGs (800x600, four durations) in the training-set layout."
+)
+@click.option("--glitches", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--classes", default=None,
+              help="Comma-separated classes (default: Blip,Koi_Fish,Whistle,Power_Line,Scattered_Light; "
+                   "also Violin_Mode, 1080Lines, Low_Frequency_Burst, Tomte, No_Glitch).")  # fmt: skip
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write to.")
+@click.option("--seed", default=0, show_default=True)
+def generate_gravityspy(glitches: int, classes: str | None, out_dir: str, seed: int) -> None:
+    from assets.gravityspy.generator import DEFAULT_CLASSES, write_glitches
+
+    chosen = tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else DEFAULT_CLASSES
+    try:
+        paths = write_glitches(out_dir, glitches, chosen, seed)
+    except ValueError as exc:
+        _fail(str(exc))
+    size = sum(p.stat().st_size for p in paths)
+    click.echo(f"wrote {glitches} glitches ({len(paths)} PNGs, {size / 1e6:.1f} MB) to {out_dir}")
 
 
 # -- serve ---------------------------------------------------------------------------------------

@@ -94,6 +94,9 @@ class Settings:
     #: The time zone of flow readings whose time carries no offset (``FLYWHEEL_FLOW_TIMEZONE``, an
     #: IANA name such as ``Europe/Warsaw``; default UTC).
     flow_timezone: str = "UTC"
+    #: The Gravity Spy classes a landed class folder may name (``FLYWHEEL_GRAVITYSPY_CLASSES``,
+    #: comma-separated); None: the 22 classes of the Gravity Spy training set.
+    gravityspy_classes: tuple[str, ...] | None = None
 
     def topic(self, use_case: str, kind: str = "records") -> str:
         """``<prefix><use_case>.<kind>``: ``records`` in, ``predictions`` and ``deadletter`` out."""
@@ -180,6 +183,10 @@ def get_settings() -> Settings:
         kafka_brokers=max(1, _int_env("FLYWHEEL_KAFKA_BROKERS", 1)),
         s3_direct=(_env("FLYWHEEL_S3_DIRECT") or "off").lower() in ("on", "1", "true", "yes"),
         flow_timezone=_env("FLYWHEEL_FLOW_TIMEZONE") or "UTC",
+        gravityspy_classes=tuple(
+            c.strip() for c in (_env("FLYWHEEL_GRAVITYSPY_CLASSES") or "").split(",") if c.strip()
+        )
+        or None,
     )
 
 

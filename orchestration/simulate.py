@@ -59,6 +59,7 @@ def simulate(
     poison_share: float = 0.0,
     producer_factory: Callable[[], object] | None = None,
     log: Callable[[str], None] = lambda _m: None,
+    source: str | None = None,
 ) -> SimulationReport:
     """Send ``count`` messages (``rate`` per second, or as fast as the broker takes them)."""
     from resources.kafka import KafkaResource
@@ -68,14 +69,27 @@ def simulate(
         bootstrap_servers=settings.kafka_bootstrap_servers, default_partitions=settings.kafka_partitions
     )
     topic = settings.topic(use_case, getattr(module, "TOPIC_KIND", "records"))
-    kafka.ensure_topic(topic)
-    producer = producer_factory() if producer_factory else kafka.producer(linger_ms=20)
+    # Use cases with records over Kafka's 1 MB default say how large (``MAX_MESSAGE_BYTES``).
+    largest = getattr(module, "MAX_MESSAGE_BYTES", None)
+    if largest:
+        kafka.ensure_topic(topic, config={"max.message.bytes": str(largest)})
+        sizes = {"max_request_size": largest}
+    else:
+        kafka.ensure_topic(topic)
+        sizes = {}
+    producer = producer_factory() if producer_factory else kafka.producer(linger_ms=20, **sizes)
     rng = np.random.default_rng([seed, 7])
     started = time.monotonic()
     poison = 0
     futures = []
     try:
-        for i, record in enumerate(module.records(settings.home, count, seed)):
+        # ``source`` (``--from DIR``): records read from files instead of generated (use cases that can).
+        produced = (
+            module.records(settings.home, count, seed)
+            if source is None
+            else module.records(settings.home, count, seed, source=source)
+        )
+        for i, record in enumerate(produced):
             if poison_share and rng.random() < poison_share:
                 key, value = f"poison-{seed}-{i}".encode(), _poison(i, rng)
                 poison += 1

@@ -246,6 +246,7 @@ class KafkaResource(ConfigurableResource):
         ranges: dict[int, tuple[int, int]],
         poll_timeout_ms: int = 1000,
         max_idle_polls: int = 30,
+        max_partition_fetch_bytes: int | None = None,
     ) -> RangeRead:
         """The records in ``[start, end)`` of each partition, without a consumer group, and the offsets
         of those ranges the log no longer holds (``MissingRange``: expired or gap).
@@ -253,6 +254,8 @@ class KafkaResource(ConfigurableResource):
         Assigning partitions and seeking (rather than subscribing) is what makes a re-run of the
         same range read the same records. A partition is done when the consumer's position reaches
         the range's end offset, so gaps (compaction, transaction markers) end the read correctly.
+        ``max_partition_fetch_bytes``: bytes a fetch may return per partition (topics of large records
+        set it to at least their largest record; None keeps the client's 1 MiB).
         """
         from kafka import TopicPartition
         from kafka.errors import OffsetOutOfRangeError
@@ -262,7 +265,10 @@ class KafkaResource(ConfigurableResource):
         if not wanted:
             return read
         # Large polls: the default 500 records a poll made polling overhead a third of a 100k read.
-        consumer = self.consumer(group_id=None, max_poll_records=50_000)
+        sizes = {}
+        if max_partition_fetch_bytes is not None:
+            sizes["max_partition_fetch_bytes"] = max_partition_fetch_bytes
+        consumer = self.consumer(group_id=None, max_poll_records=50_000, **sizes)
         try:
             tps = {p: TopicPartition(topic, p) for p in wanted}
             consumer.assign(list(tps.values()))

@@ -241,9 +241,11 @@ def build_kafka_sensor(
     lag_asset_key: AssetKey,
     minimum_interval_seconds: int | None = None,
     default_status: DefaultSensorStatus | None = None,
+    topic_config: dict[str, str] | None = None,
 ) -> SensorDefinition:
     """A sensor requesting one ``job_name`` run per offset-range batch of ``topic()``; it ticks every
-    ``FLYWHEEL_SENSOR_INTERVAL_SECONDS`` unless ``minimum_interval_seconds`` says otherwise."""
+    ``FLYWHEEL_SENSOR_INTERVAL_SECONDS`` unless ``minimum_interval_seconds`` says otherwise.
+    ``topic_config``: settings the topic is created with if the sensor is first to need it."""
     name_ = f"{use_case}_kafka_sensor"
 
     @sensor(
@@ -256,7 +258,10 @@ def build_kafka_sensor(
     )
     def _sensor(context: SensorEvaluationContext, kafka: KafkaResource, mlflow_registry: MlflowResource):
         name = topic()
-        kafka.ensure_topic(name)
+        if topic_config:
+            kafka.ensure_topic(name, config=topic_config)
+        else:
+            kafka.ensure_topic(name)
         cursor = KafkaCursor.parse(context.cursor)
         beginning, end = kafka.log_bounds(name)  # one round trip for both
         store = DecisionStore(context, name_)

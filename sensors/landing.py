@@ -16,6 +16,7 @@ run can check it reads that version. The run key is ``key@version`` plus the cur
 a retried tick (same cursor) is harmless while a file deleted and landed again is a new run.
 """
 
+import hashlib
 import json
 import math
 from collections.abc import Callable, Collection, Mapping
@@ -193,3 +194,57 @@ def register_landing_partitions(
     if new_keys:
         instance.add_dynamic_partitions(partitions_def.name, new_keys)
     return new_keys
+
+
+#: Tag of a batch landing run: how many new or changed files it was requested for.
+NEW_FILES_TAG = "flywheel/new_files"
+
+
+def build_batch_landing_sensor(
+    use_case: str,
+    job_name: str,
+    accept: Callable[[ObjectInfo], bool] = lambda _o: True,
+    ingested_keys: Callable[[], Collection[str]] = lambda: (),
+    minimum_interval_seconds: int = 30,
+    default_status: DefaultSensorStatus | None = None,
+    lookback_seconds: float = DEFAULT_LOOKBACK_SECONDS,
+    max_seen: int = DEFAULT_MAX_SEEN,
+) -> SensorDefinition:
+    """A sensor that requests *one* run of an unpartitioned ingest job per tick that sees new or
+    changed objects, however many (use cases whose records are many small files, e.g. four PNGs per
+    glitch, where a run per file would cost more than the file). The ingest reads the whole landing,
+    so a batch is never half-ingested and a record split over two batches is whole in the second.
+
+    New is judged as in :func:`build_landing_sensor` (``key@version`` cursor); ``ingested_keys`` (read at
+    tick time) plays the partitions' part for objects older than the cursor remembers.
+    """
+
+    @sensor(
+        name=f"{use_case}_landing_sensor",
+        job_name=job_name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_sensor_status(default_status),
+        description=f"New or changed files under <landing>/{use_case}/ → one ingest run per batch of files.",
+    )
+    def _sensor(context: SensorEvaluationContext, object_store: ObjectStoreResource):
+        cursor = LandingCursor.parse(context.cursor)
+        objects = [o for o in object_store.list(f"{use_case}/") if accept(o)]
+        known = set(ingested_keys())
+        fresh, next_cursor = plan_new_objects(objects, cursor, known, lookback_seconds, max_seen)
+        if not fresh:
+            return SensorResult(
+                skip_reason=SkipReason(f"no new files under {object_store.uri(use_case)}/"),
+                cursor=next_cursor.dump(),
+            )
+        digest = hashlib.sha1("\n".join(f"{o.key}@{o.version}" for o in fresh).encode()).hexdigest()[:12]
+        return SensorResult(
+            run_requests=[
+                RunRequest(
+                    run_key=f"batch-{digest}#{next_cursor.ticks}",
+                    tags={NEW_FILES_TAG: str(len(fresh))},
+                )
+            ],
+            cursor=next_cursor.dump(),
+        )
+
+    return _sensor

@@ -788,6 +788,7 @@ def test_the_definitions_use_the_schemas_the_page_checks(flywheel_env: Settings)
     from assets.activity.definitions import LOOP as ACTIVITY
     from assets.disaster.definitions import LOOP as DISASTER_LOOP
     from assets.flow.definitions import LOOP as FLOW
+    from assets.gravityspy.definitions import LOOP as GRAVITYSPY
     from assets.loop.schemas import RECORD_SCHEMAS
     from assets.tweets.definitions import LOOP as TWEETS
 
@@ -796,6 +797,7 @@ def test_the_definitions_use_the_schemas_the_page_checks(flywheel_env: Settings)
         "tweets": TWEETS.schema,
         "activity": ACTIVITY.schema,
         "flow": FLOW.schema,
+        "gravityspy": GRAVITYSPY.schema,
     }
     assert by_definitions == RECORD_SCHEMAS
     assert RECORD_SCHEMAS["disaster"].required == ("message",)

@@ -3,7 +3,8 @@
 People label what they can see, so each record is shown the way its data reads best: a message as
 text, a 10 s sensor window (the activity ``windows`` layout: ``stamp`` plus
 ``user_acceleration_{x,y,z}_{i}`` and ``rotation_rate_{x,y,z}_{i}`` per step) as a line plot, a
-spectrogram as an image, anything else as a key/value table. Every value is escaped here, because
+spectrogram as an image, a Gravity Spy glitch (``spectrogram_0.5`` … ``spectrogram_4.0``, base64 PNGs)
+as its four views side by side, anything else as a key/value table. Every value is escaped here, because
 payloads come from outside (Kafka records, uploads) and the page inserts this HTML as is.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any, Literal
 
-Kind = Literal["text", "window", "image", "table", "series"]
+Kind = Literal["text", "window", "image", "spectrograms", "table", "series"]
 #: A reading of a monitored series (flow): shown as the window before it, the reading highlighted.
 SERIES_FIELDS = ("series", "time", "value")
 
@@ -31,6 +32,10 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _MAX_CELL = 500
 _MAX_ROWS = 200
 _MAX_TEXT = 20_000
+#: A Gravity Spy glitch's four views (base64 PNG fields), shortest duration first.
+_SPECTROGRAM_RE = re.compile(r"^spectrogram_(\d+(?:\.\d+)?)$")
+#: Fields of a glitch payload not worth a table row (the decoded grids the loop adds).
+_GRID_RE = re.compile(r"^energy_\d+(?:\.\d+)?$")
 
 
 def _text_field(payload: Mapping[str, Any]) -> str | None:
@@ -69,6 +74,41 @@ def _png_data_url(payload: Mapping[str, Any]) -> str | None:
     return f"data:image/png;base64,{data}" if decoded.startswith(_PNG_MAGIC) else None
 
 
+def _inline_png(raw: Any) -> str | None:
+    """A ``data:`` URL for a base64 PNG string, only if it really decodes to a PNG."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        decoded = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return f"data:image/png;base64,{raw}" if decoded.startswith(_PNG_MAGIC) else None
+
+
+def spectrogram_views(payload: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """``[(duration, data URL or None)]`` of a glitch payload's views by duration (empty: not a glitch)."""
+    views = []
+    for key, value in payload.items():
+        match = _SPECTROGRAM_RE.match(str(key))
+        if match:
+            views.append((float(match[1]), match[1], _inline_png(value)))
+    if not views or not any(url for _d, _n, url in views):
+        return []
+    return [(name, url) for _d, name, url in sorted(views)]
+
+
+def spectrograms_html(payload: Mapping[str, Any]) -> str:
+    """The glitch's views side by side, each captioned with its duration."""
+    cells = "".join(
+        f'<figure class="view"><img alt="{escape(name)} s spectrogram" src="{escape(url, quote=True)}">'
+        f"<figcaption>{escape(name)} s</figcaption></figure>"
+        if url
+        else f'<figure class="view missing"><figcaption>{escape(name)} s: not a PNG</figcaption></figure>'
+        for name, url in spectrogram_views(payload)
+    )
+    return f'<div class="spectrograms" style="display:flex;gap:4px">{cells}</div>'
+
+
 def image_source(payload: Mapping[str, Any], media_url: str | None = None) -> str | None:
     """Where the browser can fetch the payload's image: inline PNG, an http(s) URL, or ``media_url``.
 
@@ -94,6 +134,8 @@ def kind_of(payload: Mapping[str, Any], media_url: str | None = None) -> Kind:
         return "window"
     if image_source(payload, media_url):
         return "image"
+    if spectrogram_views(payload):
+        return "spectrograms"
     if all(f in payload for f in SERIES_FIELDS):
         return "series"
     return "table"
@@ -236,6 +278,9 @@ def render_payload(payload: Mapping[str, Any], media_url: str | None = None) -> 
         src = image_source(payload, media_url) or ""
         rest = table(payload, skip=IMAGE_FIELDS)
         return f'<img class="sample-image" alt="sample image" src="{escape(src, quote=True)}">{rest}'
+    if kind == "spectrograms":
+        skip = tuple(k for k in payload if _SPECTROGRAM_RE.match(str(k)) or _GRID_RE.match(str(k)))
+        return spectrograms_html(payload) + table(payload, skip=skip)
     if kind == "series":
         caption = (
             f'<p class="stamp">series {escape(str(payload["series"]))}, reading at '

@@ -89,6 +89,9 @@ class LoopSpec:
     scoring_context: str | None = None
     #: Records predicted as this class are also published to ``<uc>.alerts`` (None: no alerts topic).
     alert_class: str | None = None
+    #: Records larger than Kafka's 1 MB defaults (gravityspy: four PNGs a record): the records topic is
+    #: created with ``max.message.bytes`` this large and batches are read with fetches this large.
+    max_message_bytes: int | None = None
 
 
 @dataclass
@@ -164,7 +167,13 @@ def _batch_predictor(loop: LoopSpec, model: Any) -> Any:
 OUTPUT_TOPIC_CONFIG = {"cleanup.policy": "compact"}
 
 
-def _read_batch(kafka: KafkaResource, topic: str, key: str, ranges: dict[int, tuple[int, int]]) -> Any:
+def _read_batch(
+    kafka: KafkaResource,
+    topic: str,
+    key: str,
+    ranges: dict[int, tuple[int, int]],
+    fetch_bytes: int | None = None,
+) -> Any:
     """The batch's records, or — when its topic was deleted and created again since the key was
     handed out — none, with every offset of the key recorded as expired."""
     from resources.kafka import MissingRange, RangeRead
@@ -173,7 +182,9 @@ def _read_batch(kafka: KafkaResource, topic: str, key: str, ranges: dict[int, tu
     if tag is not None and topic_tag(kafka.topic_id(topic)) != tag:
         lost = [MissingRange(p, s, e, "expired") for p, (s, e) in sorted(ranges.items())]
         return RangeRead([], lost)
-    return kafka.read_range(topic, ranges)
+    if fetch_bytes is None:
+        return kafka.read_range(topic, ranges)
+    return kafka.read_range(topic, ranges, max_partition_fetch_bytes=fetch_bytes)
 
 
 def _write_tables(batch: Any, use_case: str, slot: str) -> "Path":
@@ -222,7 +233,7 @@ def _scored_batch_asset(
         key = context.partition_key
         ranges = parse_ranges_key(key)
         topic = settings.topic(uc, loop.topic_kind)
-        read = _read_batch(kafka, topic, key, ranges)
+        read = _read_batch(kafka, topic, key, ranges, loop.max_message_bytes)
         expected = sum(e - s for s, e in ranges.values())
         if read.accounted() != expected:
             raise Failure(f"{topic} {key}: {read.accounted()} of {expected} offsets accounted for")
@@ -403,6 +414,11 @@ def _annotations_asset(spec: LifecycleSpec) -> AssetsDefinition:
     return annotations_asset
 
 
+def records_topic_config(max_message_bytes: int | None) -> dict[str, str] | None:
+    """Topic settings of a records topic whose messages may exceed Kafka's default size."""
+    return None if max_message_bytes is None else {"max.message.bytes": str(max_message_bytes)}
+
+
 def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:
     uc = spec.use_case
     batches = DynamicPartitionsDefinition(name=f"{uc}_batches")
@@ -440,6 +456,7 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:
             loop.batch_size,
             loop.max_wait_seconds,
             lag_asset_key=scored_batch.key,
+            topic_config=records_topic_config(loop.max_message_bytes),
         ),
         build_retrain_sensor(
             uc,

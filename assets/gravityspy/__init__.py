@@ -1,0 +1,1 @@
+"""LIGO Gravity Spy glitch spectrograms (group ``gravityspy``)."""

@@ -1,0 +1,294 @@
+"""LIGO Gravity Spy glitches: landed spectrogram PNGs → Spark image table → GX checks → the shared
+lifecycle (the seed's LinearSVC against PCA + logistic regression and a multi-view CNN) → champion.
+
+Landing: ``<landing>/gravityspy/<Class>/<ifo>_<id>_spectrogram_<duration>.png`` (labelled) and
+``<landing>/gravityspy/unlabelled/...``. A glitch is four files, so the landing sensor requests one
+``gravityspy_ingest`` run per batch of new or changed files, not one per PNG; the run reads every PNG
+in the landing with Spark's ``binaryFile`` source, decodes them in ``mapInPandas`` and rewrites the
+glitch table whole (a re-run never duplicates; a glitch whose views landed in two batches is whole
+in the second). Files that cannot be used are quarantined with their reason
+(``tables/gravityspy/quarantine``); files in = kept + quarantined.
+
+The class list is ``FLYWHEEL_GRAVITYSPY_CLASSES`` (default: the 22 Gravity Spy classes); a class
+folder outside it is quarantined (``unknown_class``), not guessed. The classifier's classes are
+those of the data.
+
+Records on ``gravityspy.records``: ``id, ifo, spectrogram_0.5 … spectrogram_4.0`` (base64 PNG bytes,
+or ``<name>_uri``). The frozen holdout is scored through the ``_uri`` form (the landed files).
+``gravityspy_trainer_report`` trains every trainer on the training set and scores it on the frozen
+holdout, so the seed's baseline is reported beside the challengers (macro F1, ROC AUC, accuracy).
+
+PySpark, pandas, Pillow, GX and the trainers are imported where they are used.
+"""
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetCheckKey,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetSelection,
+    Config,
+    Definitions,
+    Failure,
+    MetadataValue,
+    asset,
+    define_asset_job,
+)
+from pydantic import Field
+
+from assets.gravityspy.layout import USE_CASE, known_classes
+from assets.gravityspy.quality import GlitchCheck, glitch_checks
+from assets.gravityspy.records import CONTENT_HASH, ID_COLUMN, RECORD_COLUMNS
+from assets.gravityspy.simulation import MAX_MESSAGE_BYTES
+from assets.lifecycle.factory import build_lifecycle
+from assets.lifecycle.spec import ContentKey, LabelledTable, LifecycleSpec
+from assets.loop.factory import LoopSpec, build_loop
+from assets.loop.schemas import RECORD_SCHEMAS
+from assets.quality.checks import gx_asset_check
+from orchestration.files import atomic_write_text
+from orchestration.run_tags import train_tags
+from orchestration.settings import get_settings
+from resources.object_store import ObjectInfo, ObjectStoreResource
+from resources.spark import SparkResource
+from sensors.landing import NEW_FILES_TAG, build_batch_landing_sensor
+
+LABEL_COLUMN = "label"
+GLITCHES = AssetKey("gravityspy_glitches")
+
+
+def accept(obj: ObjectInfo) -> bool:
+    """Landed PNGs (other files in the landing are not spectrograms)."""
+    return obj.key.lower().endswith(".png")
+
+
+def tables_dir() -> Path:
+    return get_settings().data_dir("tables", USE_CASE)
+
+
+def classes() -> tuple[str, ...]:
+    return known_classes(get_settings().gravityspy_classes)
+
+
+def ingested_keys() -> list[str]:
+    """Landing keys the last ingest read (kept or quarantined): the batch sensor's memory for old files."""
+    path = tables_dir() / "ingested_keys.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def _staged_root(object_store: ObjectStoreResource) -> str:
+    """A local folder with the landed PNGs in the landing's layout: the landing itself when local, a
+    mirror of the S3 objects (downloaded once per version) otherwise."""
+    if not object_store.is_s3:
+        return str(Path(object_store.uri(USE_CASE)))
+    mirror = get_settings().data_dir("staging", USE_CASE)
+    shutil.rmtree(mirror, ignore_errors=True)
+    for obj in object_store.list(f"{USE_CASE}/"):
+        if accept(obj):
+            target = mirror.parent / obj.key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(object_store.local_path(obj.key), target)
+    return str(mirror)
+
+
+def _class_counts(frame: Any) -> Any:
+    counts = frame[LABEL_COLUMN].value_counts().rename_axis("class").reset_index(name="glitches")
+    return MetadataValue.md(counts.to_markdown(index=False))
+
+
+@asset(
+    name="gravityspy_glitches",
+    group_name=USE_CASE,
+    kinds={"spark", "parquet"},
+    description="Every landed spectrogram PNG decoded with Spark (binaryFile + mapInPandas): one row per "
+    "glitch with its four 64×64 energy grids; unusable files quarantined with reasons.",
+)
+def gravityspy_glitches(
+    context: AssetExecutionContext, spark: SparkResource, object_store: ObjectStoreResource
+) -> LabelledTable:
+    from assets.gravityspy.ingest import ingest
+
+    landed = [o for o in object_store.list(f"{USE_CASE}/") if accept(o)]
+    if not landed:
+        raise Failure(
+            f"no spectrogram PNGs under {object_store.uri(USE_CASE)}/: land them as "
+            "<Class>/<ifo>_<id>_spectrogram_<duration>.png (or flywheel generate gravityspy)"
+        )
+    known = classes()
+    result = ingest(spark.spark_session, _staged_root(object_store), known, uri_of=object_store.uri)
+    out = tables_dir()
+    glitches = result.glitches.localCheckpoint()
+    glitches.write.mode("overwrite").parquet(str(out / "glitches"))
+    frame = glitches.toPandas()
+    labelled = frame[frame[LABEL_COLUMN].notna()].sort_values(ID_COLUMN, ignore_index=True)
+    unlabelled = frame[frame[LABEL_COLUMN].isna()]
+    (out / "clean").mkdir(parents=True, exist_ok=True)
+    labelled.to_parquet(out / "clean" / "glitches.parquet", index=False)
+    unlabelled.to_parquet(out / "clean" / "unlabelled.parquet", index=False)
+    quarantined = result.files[result.files["reason"].notna()]
+    (out / "quarantine").mkdir(parents=True, exist_ok=True)
+    quarantined.to_parquet(out / "quarantine" / "files.parquet", index=False)
+    atomic_write_text(out / "ingested_keys.json", json.dumps(sorted(result.files["key"])))
+    labels = sorted(labelled[LABEL_COLUMN].unique())
+    reasons = quarantined.groupby("reason").size().to_dict()
+    context.add_output_metadata(
+        {
+            **result.counts,
+            # The platform's summary counts rows; here a row is a landed file.
+            "rows_in": result.counts["files_in"],
+            "rows_kept": result.counts["files_kept"],
+            "rows_quarantined": result.counts["files_quarantined"],
+            "labelled_glitches": len(labelled),
+            "unlabelled_glitches": len(unlabelled),
+            "classes": len(labels),
+            "class_counts": _class_counts(labelled) if len(labelled) else "none",
+            "quarantine_reasons": MetadataValue.json({k: int(v) for k, v in reasons.items()}),
+            "quarantine_sample": MetadataValue.md(
+                quarantined[["key", "reason", "detail"]].head(20).to_markdown(index=False)
+                if len(quarantined)
+                else "none"
+            ),
+            "new_files_in_batch": context.run.tags.get(NEW_FILES_TAG, "n/a (not started by the sensor)"),
+        }
+    )
+    if len(quarantined):
+        context.log.warning(f"{len(quarantined)} of {result.counts['files_in']} files quarantined: {reasons}")
+    if len(labels) < 2:
+        raise Failure(f"a classifier needs at least two glitch classes in the data; found {labels}")
+    return LabelledTable(str(out / "clean" / "glitches.parquet"), tuple(labels), ID_COLUMN, LABEL_COLUMN)
+
+
+def _expectations(check: GlitchCheck):
+    """The class list is read when the check runs (the setting may have changed since loading)."""
+    return lambda _table, frame: check.expectations(frame, classes())
+
+
+data_checks = [
+    gx_asset_check(GLITCHES, c.name, c.description, _expectations(c), prepare=c.prepare)
+    for c in glitch_checks()
+]
+
+SPEC = LifecycleSpec(
+    use_case=USE_CASE,
+    source=GLITCHES,
+    # The contract's columns; the holdout has the `_uri` form (its rows point at the landed files).
+    record_columns=RECORD_COLUMNS,
+    trainers="assets.gravityspy.model:TRAINERS",
+    extra_trainers="assets.gravityspy.model:EXTRA_TRAINERS",
+    primary_metric="macro_f1",
+    # Absolute floor: beat the best constant guess on the holdout by 10 points of accuracy.
+    thresholds={"accuracy_lift": 0.10},
+    tolerance=0.02,
+    task="multiclass",
+    # Few glitches per class in a bundled sample: a larger holdout keeps its metrics meaningful.
+    holdout_fraction=0.3,
+    validation_fraction=0.3,
+    data_checks=[AssetCheckKey(GLITCHES, c.name) for c in glitch_checks()],
+    pip_requirements="assets.gravityspy.model:pip_requirements",
+    annotations=True,
+    # A glitch is its four grids: the same pixels under another id (a copy, a re-emitted record, an
+    # annotation of one) are the same glitch.
+    content_key=ContentKey(text=(CONTENT_HASH,)),
+)
+lifecycle = build_lifecycle(SPEC)
+LOOP = LoopSpec(
+    schema=RECORD_SCHEMAS[USE_CASE],  # key id; the four views decoded by its prepare hook
+    strategy="margin",  # a glitch between two classes is what a person settles best
+    budget=10,
+    batch_size=50,  # ~0.8 MB a record: 50 records a batch keep a scoring run's memory small
+    retrain_min_labels=20,
+    max_message_bytes=MAX_MESSAGE_BYTES,  # four PNGs in base64: up to ~2 MB a record
+)
+loop = build_loop(SPEC, LOOP)
+
+
+class ReportConfig(Config):
+    trainers: list[str] = Field(default_factory=list, description="Trainers to report (default: competing).")
+    seed: int = 0
+
+
+@asset(
+    name="gravityspy_trainer_report",
+    group_name=USE_CASE,
+    ins={"training_set": AssetIn(SPEC.key("training_set")), "holdout": AssetIn(SPEC.key("holdout"))},
+    kinds={"mlflow"},
+    description="Every trainer (the seed's LinearSVC baseline included) fitted on the training set and "
+    "scored on the frozen holdout through the model contract: macro F1, ROC AUC (one vs rest), accuracy.",
+)
+def gravityspy_trainer_report(
+    context: AssetExecutionContext, config: ReportConfig, training_set: LabelledTable, holdout: LabelledTable
+) -> dict[str, Any]:
+    import time
+
+    import pandas as pd
+
+    from assets.gravityspy.metrics import holdout_scores
+    from assets.gravityspy.model import BASELINE
+
+    available = SPEC.available_trainers()
+    names = config.trainers or list(SPEC.competing_trainers())
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise Failure(f"unknown trainer(s) {unknown}; available: {sorted(available)}")
+    train, held = training_set.read(), holdout.read()
+    labels = list(training_set.labels)
+    records = held[[c for c in SPEC.record_columns if c in held.columns]]
+    rows = []
+    for name in names:
+        started = time.monotonic()
+        model = available[name](train, labels, config.seed)
+        fit_seconds = time.monotonic() - started
+        predictions = model.predict(None, records)
+        scores = holdout_scores(held[LABEL_COLUMN].astype(str), predictions, labels)
+        rows.append(
+            {
+                "trainer": name,
+                "role": "seed baseline" if name.startswith(BASELINE) else "challenger",
+                **scores,
+                "fit_seconds": round(fit_seconds, 1),
+            }
+        )
+        context.log.info(f"{name}: holdout {scores}")
+    table = pd.DataFrame(rows)
+    path = get_settings().data_dir("lifecycle", USE_CASE) / "trainer_report.json"
+    result = {"holdout_rows": len(held), "training_rows": len(train), "trainers": rows}
+    atomic_write_text(path, json.dumps(result, indent=1))
+    context.add_output_metadata(
+        {
+            "holdout_rows": len(held),
+            "training_rows": len(train),
+            "report": MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),
+            "report_path": MetadataValue.path(str(path)),
+        }
+    )
+    return result
+
+
+ingest_job = define_asset_job(
+    "gravityspy_ingest",
+    selection=[gravityspy_glitches],
+    description="Decode every landed spectrogram into the glitch table (one run per batch of new files).",
+)
+pipeline_job = define_asset_job(
+    "gravityspy_pipeline",
+    tags=train_tags(USE_CASE),
+    selection=AssetSelection.groups(USE_CASE) - AssetSelection.assets(*loop.batch_assets),
+    description="Ingest the landed PNGs, check them, train challengers, evaluate, promote through the gate; "
+    "the holdout report of every trainer beside the seed's baseline.",
+)
+landing_sensor = build_batch_landing_sensor(USE_CASE, "gravityspy_ingest", accept, ingested_keys)
+
+#: Jobs `flywheel materialize gravityspy` runs, in order.
+MATERIALIZE_JOBS = ["gravityspy_pipeline"]
+
+defs = Definitions(
+    assets=[gravityspy_glitches, *lifecycle.assets, gravityspy_trainer_report, *loop.assets],
+    asset_checks=[*data_checks, *lifecycle.checks],
+    jobs=[ingest_job, pipeline_job, *loop.jobs],
+    sensors=[landing_sensor, *loop.sensors],
+    schedules=loop.schedules,
+)
