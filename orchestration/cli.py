@@ -255,7 +255,6 @@ def generate_flow(count: int, days: float, out_dir: str, seed: int) -> None:
     click.echo(
         f"wrote {len(series)} series ({readings} readings, {labelled} labelled anomalous) to {out_dir}"
     )
-    )
 
 
 @generate.command(

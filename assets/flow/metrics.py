@@ -64,8 +64,9 @@ def anomaly_metrics(
 def evaluation_metrics(
     frame: pd.DataFrame, predictions: pd.DataFrame, labels: list[str] | None = None
 ) -> dict[str, float]:
-    """The lifecycle's extra metrics for flow (``LifecycleSpec.extra_metrics``; ``labels`` unused): ``frame`` holds
-    ``series, time, label`` (and ``type`` for injected anomalies), ``predictions`` the pyfunc output."""
+    """The lifecycle's extra metrics for flow (``LifecycleSpec.extra_metrics``; ``labels`` unused):
+    ``frame`` holds ``series, time, label`` (and ``type`` for injected anomalies), ``predictions``
+    the pyfunc output."""
     types = frame["type"] if "type" in frame.columns else None
     return anomaly_metrics(
         frame["series"],

@@ -39,6 +39,7 @@ RECORD_SCHEMAS: dict[str, RecordSchema] = {
         required=("series", "time", "value"),
         numeric=("value",),
         prepare="assets.flow.records:stream_record",
+    ),
     # Four views, each base64 PNG bytes or a `<view>_uri`: the prepare hook decodes them (a missing or
     # undecodable view is dead-lettered with its reason) and adds their grids and content hash.
     "gravityspy": RecordSchema(
