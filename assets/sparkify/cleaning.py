@@ -134,14 +134,19 @@ def clean_file(spark: Any, path: str, source: str) -> CleanResult:
     events = kept.where(user).select(*FIELDS, "source_file", "source_day")
     anonymous = kept.where(~user | F.col("auth").isNull()).select(*FIELDS, "source_file", "source_day")
     quarantine = stamped.where(F.col("reason").isNotNull()).select("source_file", "reason", "raw")
-    by_reason = {r["reason"]: r["count"] for r in rows.groupBy("reason").count().collect()}
+    # One job counts every reason and the kept anonymous events.
+    is_user = F.coalesce(F.col("auth").isin(*USER_AUTHS), F.lit(False)).alias("is_user")
+    grouped = rows.groupBy("reason", is_user).count().collect()
+    by_reason: dict[str | None, int] = {}
+    for r in grouped:
+        by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + r["count"]
     counts = {
         "rows_in": sum(by_reason.values()),
         "rows_kept": int(by_reason.get(None, 0)),
         "rows_quarantined": sum(v for k, v in by_reason.items() if k is not None),
         **{f"quarantined_{r}": int(by_reason.get(r, 0)) for r in REASONS},
     }
-    counts["anonymous_events"] = anonymous.count()
+    counts["anonymous_events"] = sum(r["count"] for r in grouped if r["reason"] is None and not r["is_user"])
     counts["user_events"] = counts["rows_kept"] - counts["anonymous_events"]
     if counts["rows_in"] != counts["rows_kept"] + counts["rows_quarantined"]:
         raise AssertionError(f"{source}: rows in != kept + quarantined: {counts}")

@@ -143,13 +143,15 @@ def sparkify_events(
     out = tables_dir() / "clean"
     out.mkdir(parents=True, exist_ok=True)
     profile.to_parquet(out / "events_profile.parquet", index=False)
-    rows = events.count()
+    from pyspark.sql import functions as F
+
+    rows, users = events.agg(F.count("*"), F.countDistinct("userId")).first()
     context.add_output_metadata(
         {
             "events": rows,
-            "anonymous_events": anonymous.count(),
+            "anonymous_events": int(profile.loc[profile["kind"] == "file", "rows"].sum()) - rows,
             "duplicates_across_files": raw.count() - rows,
-            "users": events.select("userId").distinct().count(),
+            "users": users,
             "files": len(event_paths),
             "events_path": MetadataValue.path(str(tables_dir() / "events")),
         }
