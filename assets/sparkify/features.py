@@ -148,7 +148,10 @@ def user_features(events: pd.DataFrame, as_of: object = None) -> pd.DataFrame:
     out["thumbs_down_share"] = np.where(thumbs > 0, out["n_thumbs_down"] / np.maximum(thumbs, 1), 0.0)
     level = grouped["level"].last()
     out["paid"] = (level == "paid").astype(float)
-    out["level_changes"] = grouped["level"].agg(lambda s: float((s != s.shift()).sum() - 1))
+    # Vectorised (a per-user Python lambda was half of this function's time): a row whose level
+    # differs from the user's previous row is a change; each user's first row always differs.
+    changed = (e["level"] != grouped["level"].shift()).groupby(e["userId"]).sum()
+    out["level_changes"] = (changed.reindex(users) - 1).astype(float)
     gender = grouped["gender"].last()
     out["male"] = (gender == "M").astype(float)
     os_name = grouped["userAgent"].last().map(operating_system)
