@@ -10,23 +10,32 @@ import pandas as pd
 import pytest
 
 from assets.sparkify.events import CANCEL_PAGE, FIELDS
-from assets.sparkify.features import DAY_MS, FEATURE_NAMES, examples, user_features, weekly_cutoffs
+from assets.sparkify.features import (
+    AS_OF_GAP_FEATURES,
+    DAY_MS,
+    FEATURE_NAMES,
+    MODEL_FEATURES,
+    examples,
+    user_features,
+    weekly_cutoffs,
+)
 from assets.sparkify.generator import generate_frames
 from assets.sparkify.model import OUTPUT_COLUMNS, score_examples, train_hist_gradient_boosting
 
 START = dt.datetime(2018, 10, 1, tzinfo=dt.UTC)
+HORIZON = 14
 
 
 @pytest.fixture(scope="module")
 def logs() -> tuple[pd.DataFrame, pd.DataFrame]:
-    events, truth = generate_frames(250, 63, seed=21, start=START)
+    events, truth = generate_frames(200, 42, seed=21, start=START)
     return events[events["userId"] != ""].reset_index(drop=True), truth
 
 
 @pytest.fixture(scope="module")
 def labelled(logs) -> pd.DataFrame:
     events, _ = logs
-    return examples(events, weekly_cutoffs(events["ts"].min(), events["ts"].max(), 30), 30)
+    return examples(events, weekly_cutoffs(events["ts"].min(), events["ts"].max(), HORIZON), HORIZON)
 
 
 @pytest.fixture(scope="module")
@@ -53,17 +62,17 @@ def test_spark_examples_do_not_see_past_their_cutoff(logs, tmp_path: Path) -> No
     events, _ = logs
     spark = SparkResource(master="local[2]").spark_session
     events[list(FIELDS)].to_parquet(tmp_path / "all.parquet")
-    rows, cutoffs = build_examples(spark, str(tmp_path / "all.parquet"), 30, 7, 4)
+    rows, cutoffs = build_examples(spark, str(tmp_path / "all.parquet"), HORIZON, 7, 2)
     first = cutoffs[0]
     # Keep one day after the last cutoff's horizon so that the same cutoffs are drawn.
-    keep = (events["ts"] < first) | (events["ts"] >= cutoffs[-1] + 30 * DAY_MS)
+    keep = (events["ts"] < first) | (events["ts"] >= cutoffs[-1] + HORIZON * DAY_MS)
     events[keep][list(FIELDS)].to_parquet(tmp_path / "cut.parquet")
-    rows_cut, cutoffs_cut = build_examples(spark, str(tmp_path / "cut.parquet"), 30, 7, 4)
+    rows_cut, cutoffs_cut = build_examples(spark, str(tmp_path / "cut.parquet"), HORIZON, 7, 2)
     assert cutoffs_cut == cutoffs
     a = rows.toPandas().query("cutoff == @first").set_index("userId").sort_index()
     b = rows_cut.toPandas().query("cutoff == @first").set_index("userId").sort_index()
     pd.testing.assert_frame_equal(a[list(FEATURE_NAMES)], b[list(FEATURE_NAMES)])
-    local = examples(events, cutoffs, 30).query("cutoff == @first").set_index("userId").sort_index()
+    local = examples(events, cutoffs, HORIZON).query("cutoff == @first").set_index("userId").sort_index()
     pd.testing.assert_frame_equal(a[list(FEATURE_NAMES)], local[list(FEATURE_NAMES)], check_dtype=False)
 
 
@@ -73,9 +82,12 @@ def test_labels_come_after_the_cutoff_and_cancelled_users_leave(logs, labelled) 
     assert len(cancelled) > 10 and (labelled["churn"] == "churn").sum() > 10
     when = labelled["userId"].map(cancelled)
     churn = labelled["churn"] == "churn"
-    assert ((when >= labelled["cutoff"]) & (when < labelled["cutoff"] + 30 * DAY_MS)).eq(churn).all()
+    # As served: as of the user's last event before the cutoff, the horizon counted from there.
+    assert (labelled["as_of"] <= labelled["cutoff"]).all()
+    assert (labelled["as_of"] == labelled["last_ts"] + 1).all()
+    assert ((when >= labelled["as_of"]) & (when < labelled["as_of"] + HORIZON * DAY_MS)).eq(churn).all()
     assert not (when < labelled["cutoff"]).any()  # cancelled before the cutoff: excluded
-    assert labelled["example_id"].is_unique
+    assert labelled["example_id"].is_unique and not labelled.duplicated(["userId", "as_of"]).any()
 
 
 def test_pyfunc_returns_one_row_per_user_alone_or_mixed(logs, model) -> None:
@@ -108,11 +120,28 @@ def test_records_as_json_strings_score_the_same(logs, model) -> None:
 
 
 def test_lifecycle_scoring_matches_training_features(logs, labelled, model) -> None:
-    """Scoring a (user, cutoff) row through the pyfunc on that user's events with ``as_of`` = cutoff
-    gives the probability of the training features themselves (one feature function)."""
+    """Scoring a (user, cutoff) row through the pyfunc contract (no ``as_of``) on that user's events
+    before the cutoff gives the probability of the training features themselves (one feature
+    function, the same moment)."""
     events, _ = logs
     rows = labelled.groupby("cutoff").head(5)
     scored = score_examples(lambda records: model.predict(None, records), rows, history=events)
     direct = model.classifier.churn_proba(rows)
     np.testing.assert_allclose(scored["churn"].to_numpy(), direct, atol=1e-12)
     assert len(scored) == len(rows) and set(scored["prediction"]) <= {"churn", "stay"}
+
+
+def test_training_rows_are_what_serving_sees(logs, labelled) -> None:
+    """No train/serve skew: a training row's features are exactly the served features of that user's
+    events before the cutoff (each user as of their latest ts); and no model feature that varies
+    across training rows is constant across served users."""
+    events, _ = logs
+    for cutoff, rows in labelled.groupby("cutoff"):
+        served = user_features(events[events["ts"] < cutoff])
+        train = rows.set_index("userId")[list(FEATURE_NAMES)]
+        pd.testing.assert_frame_equal(train, served.loc[train.index, list(FEATURE_NAMES)], check_dtype=False)
+    served = user_features(events)
+    varies = [c for c in MODEL_FEATURES if labelled[c].nunique() > 1]
+    assert len(varies) > 20 and [c for c in varies if served[c].nunique() <= 1] == []
+    assert (served[list(AS_OF_GAP_FEATURES)] < 1 / 24).all().all()  # why these stay out of the model
+    assert set(AS_OF_GAP_FEATURES).isdisjoint(MODEL_FEATURES)

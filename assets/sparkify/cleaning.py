@@ -7,7 +7,8 @@ Every line of a file is one of: a **user event** (auth ``Logged In`` or ``Cancel
 ``not_json``
     not a JSON object (blank lines included);
 ``wrong_types``
-    a field of the wrong JSON type (``"ts": "abc"``, ``"length": "x"``, ``"sessionId": 1.5``);
+    a field of the wrong JSON type (``"ts": "abc"``, ``"length": "x"``, ``"sessionId": 1.5``, and a
+    number sent as a JSON string, ``"ts": "1543537327796"``);
 ``no_ts``
     no ``ts``;
 ``logged_in_without_user``
@@ -17,8 +18,9 @@ Every line of a file is one of: a **user event** (auth ``Logged In`` or ``Cancel
 
 Each line is parsed once with ``from_json`` (every field as a string, malformed lines into a corrupt-
 record column), then every numeric field is checked against the shape of a JSON number of its kind
-and cast to the explicit schema's type. (A number sent as a JSON string, ``"ts": "1543537327796"``,
-therefore counts as a number.) Rows in = kept + anonymous + quarantined, always.
+and cast to the explicit schema's type. Reading as strings hides whether a number came quoted, so one
+regular expression over the raw line (:data:`QUOTED_NUMBER`) catches a numeric field whose value is a
+JSON string. Rows in = kept + anonymous + quarantined, always.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from assets.sparkify.events import FIELDS, USER_AUTHS, spark_schema
+from assets.sparkify.events import FIELD_TYPES, FIELDS, USER_AUTHS, spark_schema
 
 REASONS = ("not_json", "wrong_types", "no_ts", "logged_in_without_user", "duplicate_event")
 EVENT_KEY = ("userId", "sessionId", "itemInSession")
@@ -52,6 +54,15 @@ def file_day(name: str) -> str | None:
 #: How a JSON number looks once Spark read it as a string (integers for long fields).
 NUMBER_PATTERNS = {"long": r"^-?[0-9]+$", "double": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"}
 _CORRUPT = "_corrupt_record"
+#: The numeric fields of the schema (``ts``, ``registration``, ``length``, ...).
+NUMERIC_FIELDS = tuple(name for name, kind in FIELD_TYPES.items() if kind != "string")
+
+
+def quoted_number_pattern(names: tuple[str, ...] = NUMERIC_FIELDS) -> str:
+    """A top-level key among ``names`` whose value opens a JSON string (``"ts": "123"``). A key is
+    preceded by ``{`` or ``,``; inside a string value its quotes would be escaped (``\\"ts\\"``), so
+    text that merely mentions a key does not match."""
+    return r'[{,]\s*"(' + "|".join(names) + r')"\s*:\s*"'
 
 
 def classify(lines: Any) -> Any:
@@ -88,6 +99,7 @@ def classify(lines: Any) -> Any:
         value = F.expr(f"try_cast(s.`{name}` AS {spark_type})")
         wrong = wrong | (text.isNotNull() & (~text.rlike(pattern) | value.isNull()))
         fields.append(value.alias(name))
+    wrong = wrong | F.col("raw").rlike(quoted_number_pattern())
     not_json = F.col("s").isNull() | F.col(f"s.{_CORRUPT}").isNotNull()
     user_auth = F.col("auth").isin(*USER_AUTHS)
     no_user = F.col("userId").isNull() | (F.trim(F.col("userId")) == "")
@@ -122,14 +134,19 @@ def clean_file(spark: Any, path: str, source: str) -> CleanResult:
     events = kept.where(user).select(*FIELDS, "source_file", "source_day")
     anonymous = kept.where(~user | F.col("auth").isNull()).select(*FIELDS, "source_file", "source_day")
     quarantine = stamped.where(F.col("reason").isNotNull()).select("source_file", "reason", "raw")
-    by_reason = {r["reason"]: r["count"] for r in rows.groupBy("reason").count().collect()}
+    # One job counts every reason and the kept anonymous events.
+    is_user = F.coalesce(F.col("auth").isin(*USER_AUTHS), F.lit(False)).alias("is_user")
+    grouped = rows.groupBy("reason", is_user).count().collect()
+    by_reason: dict[str | None, int] = {}
+    for r in grouped:
+        by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + r["count"]
     counts = {
         "rows_in": sum(by_reason.values()),
         "rows_kept": int(by_reason.get(None, 0)),
         "rows_quarantined": sum(v for k, v in by_reason.items() if k is not None),
         **{f"quarantined_{r}": int(by_reason.get(r, 0)) for r in REASONS},
     }
-    counts["anonymous_events"] = anonymous.count()
+    counts["anonymous_events"] = sum(r["count"] for r in grouped if r["reason"] is None and not r["is_user"])
     counts["user_events"] = counts["rows_kept"] - counts["anonymous_events"]
     if counts["rows_in"] != counts["rows_kept"] + counts["rows_quarantined"]:
         raise AssertionError(f"{source}: rows in != kept + quarantined: {counts}")

@@ -143,13 +143,15 @@ def sparkify_events(
     out = tables_dir() / "clean"
     out.mkdir(parents=True, exist_ok=True)
     profile.to_parquet(out / "events_profile.parquet", index=False)
-    rows = events.count()
+    from pyspark.sql import functions as F
+
+    rows, users = events.agg(F.count("*"), F.countDistinct("userId")).first()
     context.add_output_metadata(
         {
             "events": rows,
-            "anonymous_events": anonymous.count(),
+            "anonymous_events": int(profile.loc[profile["kind"] == "file", "rows"].sum()) - rows,
             "duplicates_across_files": raw.count() - rows,
-            "users": events.select("userId").distinct().count(),
+            "users": users,
             "files": len(event_paths),
             "events_path": MetadataValue.path(str(tables_dir() / "events")),
         }
@@ -190,7 +192,7 @@ def build_examples(
     import pandas as pd
     from pyspark.sql import functions as F
 
-    from assets.sparkify.features import FEATURE_NAMES, PROFILE_COLUMNS, examples, weekly_cutoffs
+    from assets.sparkify.features import EXAMPLE_COLUMNS, examples, weekly_cutoffs
 
     events = session.read.parquet(events_path).select(*FIELDS)
     bounds = events.agg(F.min("ts"), F.max("ts")).first()
@@ -200,9 +202,10 @@ def build_examples(
             f"the events span {(bounds[1] - bounds[0]) / 86_400_000:.1f} days: at least {every_days:g} days "
             f"before the first cutoff and a {horizon_days:g}-day horizon after it are needed"
         )
-    columns = ["userId", *FEATURE_NAMES, *PROFILE_COLUMNS, "cutoff", "churn", "example_id"]
+    columns = list(EXAMPLE_COLUMNS)
     strings = ("userId", "gender", "level", "state", "os", "churn", "example_id")
-    types = {**dict.fromkeys(strings, "string"), "first_ts": "long", "last_ts": "long", "cutoff": "long"}
+    longs = ("first_ts", "last_ts", "cutoff", "as_of")
+    types = {**dict.fromkeys(strings, "string"), **dict.fromkeys(longs, "long")}
     schema = ", ".join(f"`{c}` {types.get(c, 'double')}" for c in columns)
 
     def per_bucket(frame: pd.DataFrame) -> pd.DataFrame:
@@ -220,8 +223,9 @@ def build_examples(
     group_name=USE_CASE,
     ins={"events": AssetIn(EVENTS)},
     kinds={"spark", "pandas", "parquet"},
-    description="Per-user features as of weekly cutoffs (events strictly before), label = a Cancellation "
-    "Confirmation within the horizon after; users cancelled before a cutoff left out.",
+    description="Per-user features from the events before weekly cutoffs, as of each user's last event "
+    "before it (as served), label = a Cancellation Confirmation within the horizon after; users "
+    "cancelled before a cutoff left out.",
 )
 def sparkify_user_features(
     context: AssetExecutionContext, config: FeaturesConfig, spark: SparkResource, events: LabelledTable
@@ -297,7 +301,7 @@ def sparkify_customers(
     import mlflow
 
     from assets.sparkify.customers import risk_drivers, write_customers
-    from assets.sparkify.features import FEATURE_NAMES
+    from assets.sparkify.features import MODEL_FEATURES
     from resources.mlflow_registry import CHAMPION
 
     registry = mlflow_registry.registry()
@@ -313,7 +317,7 @@ def sparkify_customers(
     table["churn_probability"] = scored
     table["prediction"] = (scored >= threshold).astype(int)
     table["risk_drivers"] = risk_drivers(
-        features, pd_series(scored, features.index), list(FEATURE_NAMES)
+        features, pd_series(scored, features.index), list(MODEL_FEATURES)
     ).to_numpy()
     table["model_version"] = str(current.version)
     table["updated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

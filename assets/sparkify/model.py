@@ -14,9 +14,11 @@ the rare class):
 
 **As of when.** A user's features describe the moment ``as_of``: by default the user's latest ``ts``
 in the input (so a user's risk is the same alone or mixed with others); an optional ``as_of`` column
-(ms, per row; the latest per user counts) moves it, e.g. to "now" in the loop or to the observation
-cutoff when the lifecycle scores its holdout (:func:`score_examples`). ``churn_probability`` is the
-probability of a ``Cancellation Confirmation`` within the horizon after that moment.
+(ms, per row; the latest per user counts) moves it. Training rows are built the same way (as of the
+user's last event before the cutoff, :func:`assets.sparkify.features.examples`) and the models read
+:data:`MODEL_FEATURES`, which leave out the as-of-to-last-event gap (always 0 when served): no
+train/serve skew. ``churn_probability`` is the probability of a ``Cancellation Confirmation`` within
+the horizon after that moment.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from assets.sparkify.features import FEATURE_NAMES, user_features
+from assets.sparkify.features import MODEL_FEATURES, user_features
 
 CHURN, STAY = "churn", "stay"
 LABELS = (CHURN, STAY)
@@ -40,7 +42,7 @@ OUTPUT_COLUMNS = ("userId", "churn_probability", "prediction")
 
 
 def _matrix(features: pd.DataFrame) -> np.ndarray:
-    return features[list(FEATURE_NAMES)].to_numpy(dtype=float)
+    return features[list(MODEL_FEATURES)].to_numpy(dtype=float)
 
 
 @dataclass
@@ -59,7 +61,7 @@ class LogisticArrays:
 
 @dataclass
 class ForestChurn:
-    """A Spark random forest (``ForestArrays``) over :data:`FEATURE_NAMES`; class 1 = churn."""
+    """A Spark random forest (``ForestArrays``) over :data:`MODEL_FEATURES`; class 1 = churn."""
 
     forest: Any
 
@@ -84,7 +86,7 @@ class SklearnChurn:
 
     def churn_proba(self, features: pd.DataFrame) -> np.ndarray:
         with threadpool_limits(1):
-            proba = self.estimator.predict_proba(features[list(FEATURE_NAMES)].astype(float))
+            proba = self.estimator.predict_proba(features[list(MODEL_FEATURES)].astype(float))
         return proba[:, list(self.estimator.classes_).index(1)]
 
 
@@ -135,7 +137,7 @@ def _xy(train_df: pd.DataFrame, labels: list[str]) -> tuple[pd.DataFrame, np.nda
     if unknown:
         raise ValueError(f"training rows with labels outside {labels}: {sorted(unknown)}")
     y = (train_df["churn"].astype(str) == CHURN).to_numpy(dtype=int)
-    return train_df[list(FEATURE_NAMES)].astype(float), y
+    return train_df[list(MODEL_FEATURES)].astype(float), y
 
 
 def _balanced_weights(y: np.ndarray) -> np.ndarray:
@@ -172,7 +174,7 @@ def _spark_frame(train_df: pd.DataFrame, labels: list[str]) -> tuple[Any, np.nda
     filled["_weight"] = _balanced_weights(y)
     spark = SparkSession.builder.getOrCreate()
     frame = spark.createDataFrame(filled)
-    assembled = VectorAssembler(inputCols=list(FEATURE_NAMES), outputCol="_features").transform(frame)
+    assembled = VectorAssembler(inputCols=list(MODEL_FEATURES), outputCol="_features").transform(frame)
     return assembled, medians
 
 
@@ -237,15 +239,15 @@ def user_history(users: list[str], before: int | None = None, path: Path | None 
 
 def score_examples(predict: Any, frame: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
     """``LifecycleSpec.score_rows``: each (user, cutoff) row scored through the pyfunc contract on that
-    user's events with ``as_of`` = the cutoff; one row per frame row (``churn``, ``stay``,
-    ``prediction`` as label names)."""
+    user's events before the cutoff, exactly as served (no ``as_of`` column: as of the user's latest
+    ``ts``, which is the row's ``as_of``); one row per frame row (``churn``, ``stay``, ``prediction``)."""
     if history is None:
         history = user_history(sorted(frame["userId"].astype(str).unique()))
     history = history.assign(userId=history["userId"].astype(str))
     out = pd.Series(np.nan, index=frame.index)
     for cutoff, rows in frame.groupby("cutoff"):
         events = history[history["userId"].isin(set(rows["userId"].astype(str))) & (history["ts"] < cutoff)]
-        scored = predict(events.assign(**{AS_OF: int(cutoff)}))
+        scored = predict(events)
         proba = scored.set_index("userId")["churn_probability"]
         out.loc[rows.index] = rows["userId"].astype(str).map(proba).to_numpy()
     if out.isna().any():

@@ -5,8 +5,12 @@ and outcomes resolve themselves from later events (delayed ground truth).
   ``event_id = userId:sessionId:itemInSession``; a logged-out or guest event carries no user to score
   and is refused (dead-lettered with the reason ``not_a_record: ...``, counted, never lost).
 * :func:`score_with_history` (``LoopSpec.history_scorer``): the batch's users are scored on their
-  whole history (the clean events table plus the batch, an event in both counted once) as of the
-  stream's "now", the latest ``ts`` in the batch; every record gets its user's risk.
+  whole history: the clean events table, the events of earlier stream batches (the loop's
+  predictions table keeps every scored record: they reach the events table only when
+  ``sparkify_events`` re-runs) and the batch, an event seen twice counted once (by
+  ``userId, sessionId, itemInSession``). Events after the stream's "now" (the batch's latest ``ts``)
+  are left out, and each user is scored as of their own latest event, exactly as the pyfunc contract
+  and the training rows see a user; every record gets its user's risk.
 * :func:`resolved_outcomes` (``LoopSpec.outcome_counter``): a scored user's outcome is known once a
   horizon has passed since the moment it was scored (judged by the latest event time seen), or at
   once when a ``Cancellation Confirmation`` followed. The retrain sensor counts these.
@@ -21,7 +25,7 @@ import pandas as pd
 
 from assets.sparkify.events import CANCEL_PAGE, FIELDS, USER_AUTHS
 from assets.sparkify.features import DAY_MS
-from assets.sparkify.model import AS_OF, CHURN, STAY, events_table_path, user_history
+from assets.sparkify.model import CHURN, STAY, events_table_path, user_history
 
 HORIZON_DAYS = 30.0
 EVENT_KEY = ("userId", "sessionId", "itemInSession")
@@ -34,24 +38,49 @@ def stream_record(record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "event_id": f"{user}:{record.get('sessionId')}:{record.get('itemInSession')}"}
 
 
+def streamed_history(users: list[str]) -> pd.DataFrame:
+    """The events of ``users`` that earlier stream batches scored (the predictions table's records,
+    found by their key ``userId:sessionId:itemInSession``), the 18 fields."""
+    import json
+
+    from assets.loop.scoring import tables
+
+    files = sorted(tables("sparkify", "predictions").glob("batch=*/*.parquet"))
+    if not files:
+        return pd.DataFrame(columns=list(FIELDS))
+    table = pd.concat([pd.read_parquet(f, columns=["key", "record"]) for f in files], ignore_index=True)
+    mine = table["key"].astype(str).str.split(":", n=1).str[0].isin(set(users))
+    records = [json.loads(r) for r in table.loc[mine, "record"]]
+    return pd.DataFrame(records, columns=list(FIELDS)) if records else pd.DataFrame(columns=list(FIELDS))
+
+
 def with_history(records: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The batch's users' events: history (events table) + the batch, each event once."""
+    """The batch's users' events: history (events table + earlier stream batches, unless given) + the
+    batch, each event once (the latest copy)."""
     users = sorted(records["userId"].astype(str).unique())
     if history is None:
-        history = user_history(users) if events_table_path().exists() else pd.DataFrame(columns=list(FIELDS))
+        table = user_history(users) if events_table_path().exists() else pd.DataFrame(columns=list(FIELDS))
+        history = pd.concat(
+            [f.reindex(columns=list(FIELDS)) for f in (table, streamed_history(users)) if len(f)]
+            or [pd.DataFrame(columns=list(FIELDS))],
+            ignore_index=True,
+        )
     frames = [history.reindex(columns=list(FIELDS)), records.reindex(columns=list(FIELDS))]
     both = pd.concat([f for f in frames if len(f)], ignore_index=True)
     both["userId"] = both["userId"].astype(str)
+    for column in ("ts", "sessionId", "itemInSession"):
+        both[column] = pd.to_numeric(both[column], errors="coerce")
     return both.drop_duplicates(list(EVENT_KEY), keep="last")
 
 
 def score_with_history(
     model: Any, records: pd.DataFrame, history: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """One row per record: its user's risk from their history, as of the batch's latest ``ts``."""
+    """One row per record: its user's risk from their history up to the batch's latest ``ts``, each
+    user as of their own latest event (no ``as_of`` column: the contract, as in training)."""
     events = with_history(records, history)
     now = int(pd.to_numeric(records["ts"]).max()) + 1
-    scored = model.predict(events.assign(**{AS_OF: now}))
+    scored = model.predict(events[events["ts"] < now])
     proba = records["userId"].astype(str).map(scored.set_index("userId")["churn_probability"])
     p = proba.to_numpy(dtype=float)
     return pd.DataFrame({CHURN: p, STAY: 1.0 - p, "prediction": np.where(p >= 0.5, CHURN, STAY)})
