@@ -109,6 +109,16 @@ def test_a_new_holdout_comes_from_untrained_rows_or_says_it_is_not_fresh() -> No
     assert not fresh and mask.any() and not mask[1::2].any()
 
 
+def test_small_data_the_hash_misses_holds_out_one_id_not_everything() -> None:
+    ids = pd.Series([f"g{i}" for i in range(20)])
+    salt = next(f"s{k}" for k in range(1_000) if not in_holdout(ids, 0.05, f"s{k}").any())
+    everything = np.ones(20, dtype=bool)
+    mask, fresh = draw_holdout(ids, 0.05, salt, everything, everything)
+    assert fresh and mask.sum() == 1  # training keeps the other 19
+    again, _ = draw_holdout(ids, 0.05, salt, everything, everything)
+    assert again.tolist() == mask.tolist()  # the same id on every draw
+
+
 EVALUATED = {"challenger_version": "3", "champion_version": "1", "holdout_version": 1}
 
 

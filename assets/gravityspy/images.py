@@ -129,25 +129,26 @@ def colour_indices(pixels: np.ndarray) -> tuple[np.ndarray, float]:
     """Each pixel's nearest viridis index (uint8, same shape without the channel axis), and the share of
     pixels that are no viridis colour at all (farther than :data:`MAX_COLOUR_DISTANCE`).
 
-    Exact colours are looked up by their packed value; only the few others are compared with every
-    entry (an image has a few hundred distinct colours, so this is done once per colour).
+    Exact colours are looked up by their packed value (a binary search per pixel in the 256 entries);
+    only the pixels that are not exact are grouped by colour and compared with every entry (an image
+    has a few hundred such colours, so this is done once per colour, not per pixel).
     """
-    flat = pixels.reshape(-1, 3).astype(np.int64)
+    flat = pixels.reshape(-1, 3).astype(np.int32)
     packed = (flat[:, 0] << 16) | (flat[:, 1] << 8) | flat[:, 2]
-    colours, inverse = np.unique(packed, return_inverse=True)
     table_packed, table_index = _packed_table()
-    position = np.clip(np.searchsorted(table_packed, colours), 0, 255)
-    exact = table_packed[position] == colours
+    position = np.clip(np.searchsorted(table_packed, packed), 0, 255)
+    exact = table_packed[position] == packed
     index = np.where(exact, table_index[position], 0)
-    distance = np.zeros(len(colours))
+    foreign = 0.0
     if not exact.all():
-        others = colours[~exact]
-        rgb = np.stack([(others >> 16) & 255, (others >> 8) & 255, others & 255], axis=1)
+        colours, inverse = np.unique(packed[~exact], return_inverse=True)
+        rgb = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], axis=1).astype(np.int64)
         d2 = ((rgb[:, None, :] - viridis_table()[None].astype(np.int64)) ** 2).sum(axis=2)
-        index[~exact] = d2.argmin(axis=1)
-        distance[~exact] = np.sqrt(d2.min(axis=1))
-    per_pixel = index[inverse].reshape(pixels.shape[:-1]).astype(np.uint8)
-    foreign = float((distance[inverse] > MAX_COLOUR_DISTANCE).mean())
+        index[~exact] = d2.argmin(axis=1)[inverse.reshape(-1)]
+        foreign = float(
+            (np.sqrt(d2.min(axis=1))[inverse.reshape(-1)] > MAX_COLOUR_DISTANCE).sum() / len(packed)
+        )
+    per_pixel = index.reshape(pixels.shape[:-1]).astype(np.uint8)
     return per_pixel, foreign
 
 

@@ -73,22 +73,22 @@ def _decoder(root: str) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFr
     return decode
 
 
-def read_pngs(spark: SparkSession, root: str) -> DataFrame:
-    """Every ``*.png`` under ``root`` (recursively) as ``path, modificationTime, length, content``."""
+def read_pngs(spark: SparkSession, root: str, paths: list[str] | None = None) -> DataFrame:
+    """``*.png`` files as ``path, modificationTime, length, content``: every one under ``root``
+    (recursively), or only ``paths`` (files under ``root``) when given."""
     spark.conf.set("spark.sql.files.maxPartitionBytes", str(SPLIT_BYTES))
     spark.conf.set("spark.sql.files.openCostInBytes", str(64 << 10))
-    return (
-        spark.read.format("binaryFile")
-        .option("pathGlobFilter", "*.png")
-        .option("recursiveFileLookup", "true")
-        .load(root)
-    )
+    reader = spark.read.format("binaryFile").option("pathGlobFilter", "*.png")
+    if paths is not None:
+        return reader.load(paths)
+    return reader.option("recursiveFileLookup", "true").load(root)
 
 
-def decode_files(spark: SparkSession, root: str) -> DataFrame:
-    """Each PNG decoded on the executors: its key under the landing, reason (None: decoded), grid."""
+def decode_files(spark: SparkSession, root: str, paths: list[str] | None = None) -> DataFrame:
+    """Each PNG (all under ``root``, or only ``paths``) decoded on the executors: its key under the
+    landing, reason (None: decoded), grid."""
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(ARROW_BATCH_FILES))
-    files = read_pngs(spark, root).select("path", "length", "content")
+    files = read_pngs(spark, root, paths).select("path", "length", "content")
     return files.mapInPandas(_decoder(root), DECODED_SCHEMA)
 
 
@@ -108,9 +108,20 @@ def ingest(
 ) -> IngestResult:
     """Decode every PNG under ``root`` and build the glitch rows (``uri_of``: a landing key → the URI
     records and the holdout use for that file)."""
+    return assemble_glitches(spark, decode_files(spark, root).localCheckpoint(), classes, uri_of)
+
+
+def assemble_glitches(
+    spark: SparkSession,
+    decoded: DataFrame,
+    classes: tuple[str, ...],
+    uri_of: Callable[[str], str] = lambda k: k,
+) -> IngestResult:
+    """Decoded files (:data:`DECODED_COLUMNS`, one row per landed file; freshly decoded or read back
+    from the per-file table) → the glitch rows: which glitches are whole is decided on the driver
+    from the small per-file outcomes, the grids are pivoted in Spark."""
     from pyspark.sql import functions as F
 
-    decoded = decode_files(spark, root).localCheckpoint()
     outcomes = decoded.select("key", "reason", "detail").toPandas()
     files = file_table(outcomes, classes)
     summary = counts(files)

@@ -81,6 +81,7 @@ def assemble(files: pd.DataFrame, classes: tuple[str, ...]) -> pd.DataFrame:
     ``files`` has :data:`FILE_COLUMNS`; ``reason`` there is the file's own decoding outcome.
     """
     import pandas as pd
+
     out = files.loc[:, list(FILE_COLUMNS)].copy()
     out["reason"] = out["reason"].astype(object)
     out.loc[out["id"].isna() & out["reason"].isna(), "reason"] = "bad_name"

@@ -100,7 +100,7 @@ class LinearMargins:
 
 
 def train_spark_linear_svc(
-    train_df: pd.DataFrame, labels: list[str], seed: int = 0, max_iter: int = 20
+    train_df: pd.DataFrame, labels: list[str], seed: int = 0, max_iter: int = 20, parallelism: int = 1
 ) -> GravitySpyModel:
     """The seed's classifier: ``OneVsRest(LinearSVC)`` on the 0.5 s view (the current Spark session)."""
     from pyspark.ml.classification import LinearSVC, OneVsRest
@@ -118,7 +118,7 @@ def train_spark_linear_svc(
     rows = [(float(local[c]), Vectors.dense(x.astype(float))) for c, x in zip(y, view, strict=True)]
     frame = spark.createDataFrame(rows, ["label", "features"])
     svc = LinearSVC(maxIter=max_iter, regParam=0.01, standardization=True)
-    fitted = OneVsRest(classifier=svc, parallelism=1).fit(frame)
+    fitted = OneVsRest(classifier=svc, parallelism=parallelism).fit(frame)
     models = fitted.models  # one per present class, in label order
     weights = np.stack([m.coefficients.toArray() for m in models])
     intercepts = np.array([m.intercept for m in models])
@@ -314,7 +314,8 @@ TRAINERS = {
 }
 #: Chosen only by run config: the same trainers with tiny settings, for tests.
 EXTRA_TRAINERS = {
-    "spark_linear_svc_tiny": _tiny(train_spark_linear_svc, max_iter=5),
+    # Two one-vs-rest fits at a time: Spark's per-job overhead, not the data, is what a tiny fit costs.
+    "spark_linear_svc_tiny": _tiny(train_spark_linear_svc, max_iter=5, parallelism=2),
     "pca_logistic_tiny": _tiny(train_pca_logistic, components=8),
     "cnn_multiview_tiny": _tiny(train_cnn_multiview, epochs=3, width=4),
 }

@@ -238,6 +238,49 @@ def gate_decision(instance: DagsterInstance, spec: LifecycleSpec, result: dict[s
     )
 
 
+def validation_split(
+    frame: "pd.DataFrame", is_valid: "pd.Series", id_column: str, label_column: str | None, salt: str
+) -> "pd.Series":
+    """The multi-class validation mask, made usable when the hash draw is not (small data).
+
+    Multi-label (``label_column`` None) and any draw whose both sides hold rows with validation holding
+    two classes or more are returned as they are, so use cases that train today are unchanged.
+    Otherwise each class with two rows or more lends its lowest-hashed row to validation
+    (deterministic: a salted hash of the id, no RNG), keeping at least one row of every class for
+    training. A split that still cannot be scored raises a :class:`Failure` naming the counts and what
+    to do, instead of a scikit-learn ``Found empty input array`` deep in a trainer.
+    """
+    import hashlib
+
+    mask = is_valid.astype(bool).copy()
+    if label_column is None:
+        return mask
+    labels = frame[label_column].astype(str)
+
+    def usable(m: "pd.Series") -> bool:
+        return bool(m.any()) and not bool(m.all()) and labels[m].nunique() >= 2
+
+    if usable(mask):
+        return mask
+    rank = frame[id_column].map(lambda i: hashlib.sha1(f"{salt}:fallback:{i}".encode()).hexdigest())
+    for _label, rows in labels.groupby(labels):
+        if len(rows) < 2:
+            continue
+        ordered = rank[rows.index].sort_values(kind="stable").index
+        if not mask[ordered].any():
+            mask[ordered[0]] = True
+        if mask[ordered].all():  # keep one row of the class for training
+            mask[ordered[-1]] = False
+    if usable(mask):
+        return mask
+    raise Failure(
+        f"cannot split {len(frame)} labelled rows into train and validation: the hash draw gave "
+        f"{int(is_valid.sum())} validation and {int((~is_valid).sum())} training rows, rows per class "
+        f"{labels.value_counts().to_dict()}. Validation needs two classes with at least two rows each: "
+        "land more labelled rows of at least two classes."
+    )
+
+
 def _better(spec: LifecycleSpec, a: float, b: float) -> bool:
     return a > b if spec.higher_is_better else a < b
 
@@ -497,10 +540,11 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         labels = list(training_set.labels)
         is_valid = _time_split(spec, frame, spec.validation_fraction)
         if is_valid is None:
-            is_valid = in_holdout(
-                spec.group_keys(frame, training_set.id_column),
-                spec.validation_fraction,
-                f"{uc}-val-{config.seed}",
+            salt = f"{uc}-val-{config.seed}"
+            groups = spec.group_keys(frame, training_set.id_column)
+            is_valid = in_holdout(groups, spec.validation_fraction, salt)
+            is_valid = validation_split(
+                frame, is_valid, training_set.id_column, training_set.label_column, salt
             )
         train, valid = frame[~is_valid], frame[is_valid]
         rows = []

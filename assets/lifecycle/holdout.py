@@ -24,15 +24,19 @@ import pandas as pd
 from orchestration.files import atomic_write_text
 
 
-def in_holdout(ids: pd.Series, fraction: float, salt: str) -> pd.Series:
-    """Boolean mask: True for ids whose salted hash falls in the first ``fraction`` of the range."""
-    cutoff = int(fraction * 10_000)
+def hash_buckets(ids: pd.Series, salt: str) -> pd.Series:
+    """Each id's salted hash in ``[0, 10000)``: the same id always lands in the same bucket."""
 
     def bucket(value: object) -> int:
         digest = hashlib.sha1(f"{salt}:{value}".encode()).digest()
         return int.from_bytes(digest[:4], "big") % 10_000
 
-    return ids.map(bucket) < cutoff
+    return ids.map(bucket)
+
+
+def in_holdout(ids: pd.Series, fraction: float, salt: str) -> pd.Series:
+    """Boolean mask: True for ids whose salted hash falls in the first ``fraction`` of the range."""
+    return hash_buckets(ids, salt) < int(fraction * 10_000)
 
 
 def in_time_holdout(times: pd.Series, groups: pd.Series | None, fraction: float) -> pd.Series:
@@ -57,7 +61,9 @@ def draw_holdout(
     """(mask, fresh): the rows of a new holdout version.
 
     ``eligible`` may be drawn at all; ``untrained`` no registered version trained on. The draw keeps
-    to eligible untrained rows (all of them when the hash picks none: a holdout must hold something);
+    to eligible untrained rows; when the hash picks none of them (small data), the id with the lowest
+    hash is held out, so that a holdout holds something and training keeps the rest (all of the pool
+    only when it is one id);
     with no such row it falls back to every eligible row, ``fresh=False``. ``chosen`` replaces the
     hash draw (a temporal holdout: the end of each series' time).
     """
@@ -71,7 +77,13 @@ def draw_holdout(
     if not pool.any():
         return hashed & eligible, False
     mask = hashed & pool
-    return (mask if mask.any() else pool), True
+    if mask.any() or chosen is not None:
+        return (mask if mask.any() else pool), True
+    buckets = hash_buckets(ids, salt).to_numpy()
+    lowest = buckets[pool].min()
+    ids_array = ids.to_numpy()
+    first = ids_array[pool][buckets[pool] == lowest][0]
+    return pool & (ids_array == first), True
 
 
 @dataclass(frozen=True)
