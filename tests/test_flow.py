@@ -171,7 +171,7 @@ def test_simulated_readings_interleave_series_in_time_order(tmp_path: Path) -> N
 
 def _land(settings: Settings) -> None:
     folder = Path(settings.landing) / "flow"
-    write_series(generate_series(1, 6, seed=9, per_day=1.5), folder)
+    write_series(generate_series(2, 6, seed=9, per_day=1.5), folder)
     real = pd.read_csv(SHARED / "test60k.csv").iloc[:3000]
     lines = real.to_csv(index=False).splitlines()
     lines += [
