@@ -173,11 +173,11 @@ def test_simulated_readings_interleave_series_in_time_order(tmp_path: Path) -> N
 
 
 def _land(settings: Settings) -> None:
-    """Three files (each is one ingest run): a generated series with its labels, a slice of the real
+    """Four files (each is one ingest run): two generated series with their labels, a slice of the real
     test60k with every malformed-row kind appended, and a file of an unknown layout."""
     folder = Path(settings.landing) / "flow"
-    write_series(generate_series(1, 4, seed=9, per_day=2.0), folder)
-    real = pd.read_csv(SHARED / "test60k.csv").iloc[:2000]
+    write_series(generate_series(2, 6, seed=9, per_day=1.5), folder)
+    real = pd.read_csv(SHARED / "test60k.csv").iloc[:3000]
     lines = real.to_csv(index=False).splitlines()
     lines += [
         "not a time,1.0,1.0",  # unparseable_time
@@ -226,7 +226,7 @@ def pipeline(
         for key in flow.discover(instance, build_resources(resolved=True)):
             ingest = defs.resolve_job_def("flow_ingest")
             assert ingest.execute_in_process(instance=instance, partition_key=key).success
-        config = {"ops": {"flow_challenger": {"config": {"trainers": ["gbm_small", "robust_z"]}}}}
+        config = {"ops": {"flow_challenger": {"config": {"trainers": ["gbm_small"]}}}}
         trained = defs.resolve_job_def("flow_train").execute_in_process(
             instance=instance, run_config=config, raise_on_error=False
         )
@@ -243,8 +243,9 @@ def test_pipeline_lands_cleans_checks_and_promotes(pipeline) -> None:
         "unparseable_time": 1, "unparseable_value": 1, "conflicting_duplicate": 2, "wrong_field_count": 1,
         "unknown_layout": 1,
     }  # fmt: skip
-    assert trained.success, [e.message for e in trained.all_events if e.is_failure]
-    checks = {e.check_name: e.passed for e in trained.get_asset_check_evaluations()}
+    evaluations = trained.get_asset_check_evaluations()
+    assert trained.success, [(e.check_name, e.metadata) for e in evaluations if not e.passed]
+    checks = {e.check_name: e.passed for e in evaluations}
     assert all(checks.values()) and {"flow_times_increasing", "flow_cadence_regular"} <= set(checks)
     holdout = pd.read_parquet(settings.home / "lifecycle" / "flow" / "holdout" / "holdout-v1.parquet")
     table = pd.read_parquet(flow.tables_dir() / "clean" / "readings.parquet")
@@ -269,12 +270,13 @@ def test_loop_scores_readings_from_the_broker_with_history(pipeline, monkeypatch
 
     settings, defs, _ = pipeline
     monkeypatch.setenv("FLYWHEEL_BATCH_SIZE", "100")
+    monkeypatch.setenv("FLYWHEEL_BATCH_MAX_WAIT_SECONDS", "0")  # the last, short batch goes too
     one = as_labelled_frame(generate_series(1, 2, seed=3)).sort_values("time").iloc[:300].copy()
     one.loc[one.index[180:186], "value"] = 0.0  # a dropout after flow: an anomaly to alert on
     stamps = one["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
     kafka = KafkaResource(bootstrap_servers=settings.kafka_bootstrap_servers)
     topic = settings.topic("flow", "readings")
-    kafka.ensure_topic(topic)
+    kafka.ensure_topic(topic, partitions=1)  # one site's readings in order, as a keyed partition holds them
     sent = [
         {"reading_id": f"site@{t}", "series": "site", "time": t, "value": float(v)}
         for t, v in zip(stamps, one["value"], strict=True)
@@ -289,7 +291,7 @@ def test_loop_scores_readings_from_the_broker_with_history(pipeline, monkeypatch
     instance = DagsterInstance.get()
     requested = tick(defs.resolve_sensor_def("flow_kafka_sensor"), instance, None, resources)
     keys = [r.partition_key for r in requested.run_requests]
-    assert len(keys) == 4  # 302 messages in batches of 100
+    assert len(keys) == 4  # 302 messages in batches of up to 100
     for key in keys:
         assert (
             defs.resolve_job_def("flow_score")
