@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -288,6 +289,10 @@ def test_loop_scores_readings_from_the_broker_with_history(pipeline, monkeypatch
         "kafka": kafka,
         "mlflow_registry": MlflowResource(tracking_uri=settings.mlflow_tracking_uri),
     }
+    for _ in range(50):  # the broker acknowledges before every end offset reads as committed
+        if sum(kafka.end_offsets(topic).values()) == 302:
+            break
+        time.sleep(0.2)
     instance = DagsterInstance.get()
     requested = tick(defs.resolve_sensor_def("flow_kafka_sensor"), instance, None, resources)
     keys = [r.partition_key for r in requested.run_requests]
