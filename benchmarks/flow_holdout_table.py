@@ -1,7 +1,7 @@
 """The temporal-holdout table of issue 14: every flow trainer (and the zero-only rule) trained on the
 first 80 % of each series' time and judged on the last 20 %, point-wise (no point adjustment).
 
-    PYTHONPATH=. python benchmarks/flow_holdout_table.py [--series 30 --days 20] [--quick]
+    PYTHONPATH=. python benchmarks/flow_holdout_table.py [--series 30 --days 20] [--quick] [--only test60k]
 
 Two data sets: ``test60k.csv`` (raw readings, labels where raw != corrected) and generated series
 (real clean flow with injected anomalies, ``assets/flow/generator.py``). Prints one markdown table
@@ -80,14 +80,19 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=30)
     parser.add_argument("--days", type=float, default=20)
     parser.add_argument("--quick", action="store_true", help="1 epoch for the networks")
+    parser.add_argument("--only", choices=["test60k", "generated"], help="one of the two data sets")
     args = parser.parse_args()
-    for label, frame in (
-        ("test60k.csv (temporal holdout: last 20 %)", test60k()),
-        (
+    sets = {
+        "test60k": lambda: ("test60k.csv (temporal holdout: last 20 %)", test60k()),
+        "generated": lambda: (
             f"generated ({args.series} series x {args.days:g} days)",
             as_labelled_frame(generate_series(args.series, args.days, seed=11)),
         ),
-    ):
+    }
+    for name, make in sets.items():
+        if args.only and name != args.only:
+            continue
+        label, frame = make()
         print(
             f"## {label}: {len(frame)} readings, {int((frame['label'] == 'anomaly').sum())} anomalous",
             flush=True,
