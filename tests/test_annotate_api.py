@@ -790,6 +790,7 @@ def test_the_definitions_use_the_schemas_the_page_checks(flywheel_env: Settings)
     from assets.flow.definitions import LOOP as FLOW
     from assets.gravityspy.definitions import LOOP as GRAVITYSPY
     from assets.loop.schemas import RECORD_SCHEMAS
+    from assets.sparkify.definitions import LOOP as SPARKIFY
     from assets.tweets.definitions import LOOP as TWEETS
 
     by_definitions = {
@@ -798,6 +799,7 @@ def test_the_definitions_use_the_schemas_the_page_checks(flywheel_env: Settings)
         "activity": ACTIVITY.schema,
         "flow": FLOW.schema,
         "gravityspy": GRAVITYSPY.schema,
+        "sparkify": SPARKIFY.schema,
     }
     assert by_definitions == RECORD_SCHEMAS
     assert RECORD_SCHEMAS["disaster"].required == ("message",)
