@@ -131,7 +131,9 @@ class Loaded:
 
 
 def test_scoring_with_history_from_the_readings_table(flywheel_env: Settings, gbm, generated) -> None:
+    from assets.flow.definitions import LOOP
     from assets.flow.readings import read_all
+    from assets.loop.factory import _batch_predictor
     from assets.loop.schemas import RECORD_SCHEMAS
     from assets.loop.scoring import score_messages
 
@@ -144,12 +146,12 @@ def test_scoring_with_history_from_the_readings_table(flywheel_env: Settings, gb
         for i, (t, v) in enumerate(zip(stamps, one["value"], strict=True))
     ]
     messages.insert(10, KafkaRecord("flow.readings", 0, 999, None, b'{"series": "s", "time": "x"}', 0))
-    context = "assets.flow.readings:with_history"
     schema = RECORD_SCHEMAS["flow"]
     loaded = Loaded(gbm)
-    score_messages(messages[:301], schema, loaded, "1", "flow.readings", context=context)
-    again = score_messages(messages[:301], schema, loaded, "1", "flow.readings", context=context)  # a re-run
-    later = score_messages(messages[301:], schema, loaded, "1", "flow.readings", context=context)
+    predict = _batch_predictor(LOOP, loaded)  # the loop's own predictor: the scoring context's window
+    score_messages(messages[:301], schema, loaded, "1", "flow.readings", predict=predict)
+    again = score_messages(messages[:301], schema, loaded, "1", "flow.readings", predict=predict)  # a re-run
+    later = score_messages(messages[301:], schema, loaded, "1", "flow.readings", predict=predict)
     assert len(read_all()) == 600  # idempotent by (series, time): the re-run added nothing
     assert len(again.deadletter) == 1 and again.rows_in == 301
     offline = gbm.predict(None, pd.DataFrame({"series": "s", "time": stamps, "value": one["value"]}))
