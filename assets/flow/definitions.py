@@ -30,14 +30,11 @@ from dagster import (
     AssetCheckKey,
     AssetExecutionContext,
     AssetKey,
-    AssetSelection,
-    DagsterInstance,
     Definitions,
     DynamicPartitionsDefinition,
     Failure,
     MetadataValue,
     asset,
-    define_asset_job,
 )
 
 from assets.flow.quality import flow_checks
@@ -45,13 +42,13 @@ from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec, TemporalHoldout
 from assets.loop.factory import LoopSpec, build_loop
 from assets.loop.schemas import RECORD_SCHEMAS
+from assets.per_file import per_file_wiring
 from assets.quality.checks import gx_asset_check
-from orchestration.run_tags import train_tags
 from orchestration.settings import get_settings
 from resources.annotation_resource import AnnotationStoreResource
 from resources.object_store import ObjectInfo, ObjectStoreResource
 from resources.spark import SparkResource
-from sensors.landing import OBJECT_VERSION_TAG, build_landing_sensor, register_landing_partitions
+from sensors.landing import OBJECT_VERSION_TAG
 
 USE_CASE = "flow"
 ID_COLUMN = "reading_id"
@@ -357,24 +354,19 @@ LOOP = LoopSpec(
 )
 loop = build_loop(SPEC, LOOP)
 
-ingest_job = define_asset_job(
-    "flow_ingest",
-    selection=[flow_file],
-    partitions_def=flow_files,
-    description="Clean one landed flow file (one run per file, started by the landing sensor).",
+wiring = per_file_wiring(
+    USE_CASE,
+    flow_file,
+    flow_files,
+    loop.batch_assets,
+    accept,
+    ingest_description="Clean one landed flow file (one run per file, started by the landing sensor).",
+    train_description="Labelled readings → checks → challengers (temporal holdout) → evaluation → "
+    "gated promotion.",
 )
-train_job = define_asset_job(
-    "flow_train",
-    tags=train_tags(USE_CASE),
-    selection=AssetSelection.groups(USE_CASE) - AssetSelection.assets(flow_file, *loop.batch_assets),
-    description="Labelled readings → checks → challengers (temporal holdout) → evaluation → gated promotion.",
-)
-landing_sensor = build_landing_sensor(USE_CASE, "flow_ingest", flow_files, accept=accept)
-MATERIALIZE_JOBS = ["flow_ingest", "flow_train"]
-
-
-def discover(instance: DagsterInstance, resources: dict) -> list[str]:
-    return register_landing_partitions(instance, resources["object_store"], USE_CASE, flow_files, accept)
+ingest_job, train_job, landing_sensor = wiring.ingest_job, wiring.train_job, wiring.landing_sensor
+discover = wiring.discover
+MATERIALIZE_JOBS = wiring.materialize_jobs
 
 
 defs = Definitions(

@@ -19,15 +19,12 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetKey,
-    AssetSelection,
     Config,
-    DagsterInstance,
     Definitions,
     DynamicPartitionsDefinition,
     Failure,
     MetadataValue,
     asset,
-    define_asset_job,
 )
 from pydantic import Field
 
@@ -35,15 +32,15 @@ from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop
 from assets.loop.schemas import RECORD_SCHEMAS
+from assets.per_file import per_file_wiring
 from assets.quality.checks import gx_asset_check
 from assets.sparkify.events import FIELDS
 from assets.sparkify.quality import event_checks
-from orchestration.run_tags import train_tags
 from orchestration.settings import get_settings
 from resources.mlflow_registry import MlflowResource
 from resources.object_store import ObjectInfo, ObjectStoreResource
 from resources.spark import SparkResource
-from sensors.landing import OBJECT_VERSION_TAG, build_landing_sensor, register_landing_partitions
+from sensors.landing import OBJECT_VERSION_TAG
 
 USE_CASE = "sparkify"
 EVENTS = AssetKey("sparkify_events")
@@ -405,24 +402,20 @@ LOOP = LoopSpec(
 )
 loop = build_loop(SPEC, LOOP)
 
-ingest_job = define_asset_job(
-    "sparkify_ingest",
-    selection=[sparkify_file],
-    partitions_def=sparkify_files,
-    description="Clean one landed Sparkify log file (one run per file, started by the landing sensor).",
+wiring = per_file_wiring(
+    USE_CASE,
+    sparkify_file,
+    sparkify_files,
+    loop.batch_assets,
+    accept,
+    ingest_description="Clean one landed Sparkify log file (one run per file, started by the landing "
+    "sensor).",
+    train_description="Events → checks → user features → challengers → evaluation → gated promotion → "
+    "customers.",
 )
-train_job = define_asset_job(
-    "sparkify_train",
-    tags=train_tags(USE_CASE),
-    selection=AssetSelection.groups(USE_CASE) - AssetSelection.assets(sparkify_file, *loop.batch_assets),
-    description="Events → checks → user features → challengers → evaluation → gated promotion → customers.",
-)
-landing_sensor = build_landing_sensor(USE_CASE, "sparkify_ingest", sparkify_files, accept=accept)
-MATERIALIZE_JOBS = ["sparkify_ingest", "sparkify_train"]
-
-
-def discover(instance: DagsterInstance, resources: dict) -> list[str]:
-    return register_landing_partitions(instance, resources["object_store"], USE_CASE, sparkify_files, accept)
+ingest_job, train_job, landing_sensor = wiring.ingest_job, wiring.train_job, wiring.landing_sensor
+discover = wiring.discover
+MATERIALIZE_JOBS = wiring.materialize_jobs
 
 
 defs = Definitions(
