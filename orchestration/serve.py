@@ -127,6 +127,8 @@ class Server:
     grace_seconds: float = 20.0
     code_server_timeout: float = 300.0
     log: Log = print
+    #: When set, each child's stdout and stderr go to ``<log_dir>/<name>.log`` instead of this terminal.
+    log_dir: Path | None = None
     children: list[Child] = field(default_factory=list)
     broker: KafkaBroker | None = None
     broker_pid: int | None = None
@@ -239,19 +241,31 @@ class Server:
     def spawn(self, name: str, argv: list[str]) -> Child:
         """Start ``argv`` in a session of its own; a stop signal waits until the child is recorded."""
         env = self.child_environment()
+        output = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = (self.log_dir / f"{name}.log").open("ab")
         signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
             proc = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_prepare_child
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT if output else None,
+                start_new_session=True,
+                preexec_fn=_prepare_child,
             )
             child = Child(name, proc)
             self.children.append(child)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+            if output is not None:
+                output.close()  # the child holds its own descriptor
         self.log(f"started {name} (pid {proc.pid})")
         return child
 
-    def _check_children(self) -> None:
+    def check_children(self) -> None:
         for child in self.children:
             code = child.proc.poll()
             if code is not None:
@@ -266,7 +280,7 @@ class Server:
 
         deadline = time.monotonic() + self.code_server_timeout
         while time.monotonic() < deadline:
-            self._check_children()
+            self.check_children()
             if port_answers(CODE_SERVER_HOST, port):
                 client = DagsterGrpcClient(port=port, host=CODE_SERVER_HOST)
                 try:
@@ -283,7 +297,7 @@ class Server:
     def wait_for_webserver(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_children()
+            self.check_children()
             try:
                 with urllib.request.urlopen(f"{self.ui_url}/server_info", timeout=2) as response:
                     if response.status == 200:
@@ -296,7 +310,7 @@ class Server:
     def watch(self, interval: float = 0.5) -> int:
         while True:
             try:
-                self._check_children()
+                self.check_children()
             except ServeError as exc:
                 self.log(f"error: {exc}; stopping the rest")
                 return 1

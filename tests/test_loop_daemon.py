@@ -45,6 +45,33 @@ def _runs_of(instance: DagsterInstance, partition: str):
     return instance.get_runs(RunsFilter(tags={"dagster/partition": partition}), ascending=True)
 
 
+def _daemon_report(instance: DagsterInstance, log_dir: Path) -> list[str]:
+    """What the daemon did, for a failure message: the Kafka sensor's last ticks, runs by status and
+    the errors the daemon and code server logged."""
+    from collections import Counter
+
+    from dagster._core.scheduler.instigation import InstigatorType
+
+    lines = []
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR):
+        if state.instigator_name != "disaster_kafka_sensor":
+            continue
+        ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=400)
+        lines.append(f"disaster_kafka_sensor: {state.status.value}, {len(ticks)} ticks")
+        for tick in ticks[:5]:
+            reason = tick.error.message.splitlines()[0] if tick.error else (tick.skip_reason or "")
+            lines.append(f"  {tick.status.value} runs={len(tick.run_ids)} {reason[:200]}")
+    counts = Counter(r.status.value for r in instance.get_runs(RunsFilter(job_name="disaster_score")))
+    lines.append(f"disaster_score runs by status: {dict(counts)}")
+    for name in ("daemon", "code-server"):
+        path = log_dir / f"{name}.log"
+        text = path.read_text(errors="replace").splitlines() if path.exists() else []
+        errors = [line for line in text if "ERROR" in line or "Error" in line or "Traceback" in line]
+        lines.append(f"{name}.log: {len(text)} lines, {len(errors)} with errors; last errors:")
+        lines += [f"  {line[:300]}" for line in errors[-8:]]
+    return lines
+
+
 def test_daemon_scores_every_offset_once_and_retries_a_failed_run(
     kafka_env: Settings, monkeypatch, tmp_path: Path
 ) -> None:
@@ -78,13 +105,17 @@ def test_daemon_scores_every_offset_once_and_retries_a_failed_run(
     blocker.write_text("not a folder: the first attempt of this partition cannot write here\n")
 
     logs: list[str] = [f"champion trained and records produced in {time.monotonic() - clock:.0f}s"]
-    server = Server(get_settings(), port=free_port(), sensors_on=True, log=logs.append, grace_seconds=15)
+    log_dir = tmp_path / "serve-logs"
+    server = Server(
+        get_settings(), port=free_port(), sensors_on=True, log=logs.append, grace_seconds=15, log_dir=log_dir
+    )
     started = time.monotonic()
     try:
         server.start()
         logs.append(f"code server, daemon and webserver up in {time.monotonic() - started:.0f}s")
         covered, unblocked = pd.DataFrame(), False
         while time.monotonic() - started < DEADLINE_SECONDS:
+            server.check_children()  # a daemon or code server that died fails the test now, saying so
             if not unblocked and any(r.status == DagsterRunStatus.FAILURE for r in _runs_of(instance, first)):
                 blocker.unlink()  # the failure happened: the retry may now write
                 unblocked = True
@@ -96,6 +127,8 @@ def test_daemon_scores_every_offset_once_and_retries_a_failed_run(
             time.sleep(0.5)
         elapsed = time.monotonic() - started
         logs.append(f"{len(covered)} offsets covered after {elapsed:.0f}s")
+        if len(covered) < RECORDS:
+            logs += _daemon_report(instance, log_dir)
     finally:
         server.stop()
     print("\n".join(logs))

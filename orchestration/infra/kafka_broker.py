@@ -102,9 +102,10 @@ def port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A port a server can listen on, chosen below the kernel's ephemeral range: a port the kernel
+    hands out (``bind(0)``) can be taken meanwhile as the local port of an outgoing connection, and
+    a server started on it then fails to bind or, worse, another server answers there."""
+    return free_port_block(1, host)
 
 
 def port_bindable(host: str, port: int) -> bool:
