@@ -7,7 +7,8 @@ descriptions), and light: Dagster only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,3 +64,38 @@ def per_file_wiring(
 
     sensor = build_landing_sensor(use_case, ingest, partitions_def, accept=accept)
     return PerFileWiring(ingest_job, train_job, sensor, discover, [ingest, train])
+
+
+@dataclass(frozen=True)
+class LandedRead:
+    """What a file asset's Spark job reads for one landed object, and which version that is."""
+
+    path: str  # a private snapshot, or the object itself (``s3a://``) when Spark reads S3 directly
+    version: str
+    changed: bool  # the version differs from the one the landing sensor requested
+    direct: bool
+
+
+@contextmanager
+def landed_read(object_store: Any, key: str, expected_version: str | None) -> Iterator[LandedRead]:
+    """The object ``key`` as Spark should read it, for the duration of the block.
+
+    With an S3 landing and ``FLYWHEEL_S3_DIRECT=on`` Spark reads the object where it is (``s3a://``,
+    no local copy); S3A's change detection fails the read if the object is replaced meanwhile, so the
+    version seen first is the one read. Otherwise a consistent private snapshot (see
+    ``ObjectStoreResource.snapshot``). Raises ``Failure`` when the object is gone.
+    """
+    from dagster import Failure
+
+    from orchestration.settings import get_settings
+
+    if object_store.is_s3 and get_settings().s3_direct:
+        info = object_store.info(key)
+        if info is None:
+            raise Failure(f"{object_store.uri(key)} is no longer in the landing")
+        direct = "s3a://" + object_store.uri(key).removeprefix("s3://")
+        changed = expected_version is not None and info.version != expected_version
+        yield LandedRead(direct, info.version, changed, True)
+        return
+    with object_store.snapshot(key, expected_version) as snapshot:
+        yield LandedRead(str(snapshot.path), snapshot.version, snapshot.changed, False)

@@ -15,6 +15,11 @@ The two results are compared on the shared columns (per-user events, songs, sess
 artists), so the figures are for equal answers. Files are removed after each size.
 
     python benchmarks/sparkify_etl.py --sizes 1,4,12 [--master local[*]] [--days 60] [--keep DIR]
+                                      [--data DIR]
+
+``--data DIR`` keeps the generated logs in ``DIR/logs-<gb>`` and reuses them on the next run (logs
+of a size are generated only when that folder holds no complete generation), so one generation
+serves several runs (local mode and a standalone cluster, before and after a change).
 
 Table per size: seconds, MB/s, ratio (Spark / DuckDB), s/GB. Last line:
 ``gb=<largest> spark_s=… duckdb_s=… ratio=… s_per_gb_growth=<s/GB at largest ÷ s/GB at smallest>``.
@@ -37,6 +42,7 @@ COUNTED = {
     "Error": "n_errors", "Help": "n_help", "Settings": "n_settings", "Downgrade": "n_downgrade",
     "Upgrade": "n_upgrade",
 }  # fmt: skip
+EVENTS_PER_BUCKET = 500_000
 COMPARED = ("n_events", "n_songs", "n_sessions", "distinct_artists", "n_thumbs_down")
 
 
@@ -45,22 +51,23 @@ def spark_run(spark, folder: Path, out: Path) -> tuple[float, dict]:
     from pyspark.sql import functions as F
 
     from assets.sparkify.cleaning import classify
-    from assets.sparkify.events import FIELDS, USER_AUTHS
-    from assets.sparkify.features import FEATURE_NAMES, user_features
+    from assets.sparkify.events import USER_AUTHS
+    from assets.sparkify.features import FEATURE_INPUTS, FEATURE_NAMES, user_features
 
     started = time.monotonic()
     rows = classify(spark.read.text(str(folder / "log_data" / "*" / "*" / "*.json")))
     rows = rows.localCheckpoint()
     counts = {r["reason"]: r["count"] for r in rows.groupBy("reason").count().collect()}
     # classify() read every file at once, so its duplicate_event rule already left each event once.
-    events = rows.where(F.col("reason").isNull() & F.col("auth").isin(*USER_AUTHS)).select(*FIELDS)
+    events = rows.where(F.col("reason").isNull() & F.col("auth").isin(*USER_AUTHS)).select(*FEATURE_INPUTS)
     columns = ["userId", *FEATURE_NAMES]
     schema = ", ".join(f"`{c}` {'string' if c == 'userId' else 'double'}" for c in columns)
 
     def per_bucket(frame):
         return user_features(frame.drop(columns="_bucket")).reset_index().reindex(columns=columns)
 
-    buckets = max(8, spark.sparkContext.defaultParallelism * 4)
+    # Buckets of about EVENTS_PER_BUCKET events: pandas holds one bucket at a time per task.
+    buckets = max(spark.sparkContext.defaultParallelism * 4, sum(counts.values()) // EVENTS_PER_BUCKET)
     features = (
         events.withColumn("_bucket", F.abs(F.hash("userId")) % buckets)
         .groupBy("_bucket")
@@ -113,39 +120,58 @@ def compare(spark_out: Path, duck_out: Path) -> int:
     return int((a.sub(b).abs() > 1e-9).any(axis=1).sum())
 
 
+def logs_for(spark, folder: Path, gb: float, days: float) -> int:
+    """Bytes of generated logs of about ``gb`` GB in ``folder``: generated now (not timed), unless a
+    complete earlier generation is there (its ``generated.json`` written last)."""
+    import json
+
+    from assets.sparkify.generator import generate_spark, users_for_size
+
+    done = folder / "generated.json"
+    if done.exists():
+        report = json.loads(done.read_text())
+        print(f"# {gb:g} GB: reusing {report['users']} users, {report['bytes'] / 1e6:.0f} MB in {folder}")
+        return int(report["bytes"])
+    shutil.rmtree(folder, ignore_errors=True)
+    users = users_for_size(int(gb * 1e9), days)
+    made = time.monotonic()
+    report = generate_spark(spark, folder, users, days, seed=1)
+    print(f"# {gb:g} GB: {users} users, {report['files']} files, {report['bytes'] / 1e6:.0f} MB generated "
+          f"in {time.monotonic() - made:.0f}s (not timed)", flush=True)  # fmt: skip
+    done.write_text(json.dumps({"users": users, "bytes": int(report["bytes"]), "files": report["files"]}))
+    return int(report["bytes"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1,4,12", help="GB of logs, comma-separated")
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--days", type=float, default=60)
     parser.add_argument("--keep", default=None, help="work folder (default: a temporary one)")
+    parser.add_argument("--data", default=None, help="folder of generated logs to reuse and keep")
     args = parser.parse_args(argv)
     sizes = [float(s) for s in args.sizes.split(",")]
 
-    from assets.sparkify.generator import generate_spark, users_for_size
     from resources.spark import SparkResource
 
     spark = SparkResource(
-        master=args.master, spark_config={"spark.sql.shuffle.partitions": "16"}
+        master=args.master,
+        spark_config={"spark.sql.shuffle.partitions": "400"},  # AQE coalesces small ones
     ).spark_session
     spark.sparkContext.setLogLevel("ERROR")
     work = Path(args.keep or tempfile.mkdtemp(prefix="sparkify-etl-"))
     rows = []
     try:
         for gb in sizes:
-            folder = work / f"logs-{gb:g}"
-            shutil.rmtree(folder, ignore_errors=True)
-            users = users_for_size(int(gb * 1e9), args.days)
-            made = time.monotonic()
-            report = generate_spark(spark, folder, users, args.days, seed=1)
-            size = report["bytes"]
-            print(f"# {gb:g} GB: {users} users, {report['files']} files, {size / 1e6:.0f} MB generated "
-                  f"in {time.monotonic() - made:.0f}s (not timed)", flush=True)  # fmt: skip
+            folder = (Path(args.data) if args.data else work) / f"logs-{gb:g}"
+            size = logs_for(spark, folder, gb, args.days)
             spark_s, counts = spark_run(spark, folder, work / "spark.parquet")
+            print(f"# spark {spark_s:.1f}s, lines by reason: {counts}", flush=True)
             duck_s = duckdb_run(folder, work / "duck.parquet")
             differ = compare(work / "spark.parquet", work / "duck.parquet")
             rows.append((size / 1e9, spark_s, duck_s, differ, counts))
-            shutil.rmtree(folder, ignore_errors=True)
+            if not args.data:
+                shutil.rmtree(folder, ignore_errors=True)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

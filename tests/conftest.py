@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from isolation import point_mlflow_at
 
 from orchestration.infra.kafka_broker import KafkaBroker, free_port, free_port_block
 from orchestration.infra.postgres import PostgresServer
@@ -131,6 +132,7 @@ def flywheel_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mlflow_templat
         monkeypatch.delenv(name, raising=False)
     (home / "dagster").mkdir(parents=True)
     (home / "landing").mkdir(parents=True)
+    point_mlflow_at(values["MLFLOW_TRACKING_URI"])
     return get_settings()
 
 

@@ -67,6 +67,7 @@ from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import ContentKey, LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop
 from assets.loop.schemas import ACTIVITY_SIGNALS, RECORD_SCHEMAS
+from assets.per_file import landed_read
 from assets.quality.checks import gx_asset_check
 from orchestration.run_tags import train_tags
 from orchestration.settings import get_settings
@@ -196,22 +197,12 @@ def activity_file(
     units, declared_in = load_sensor_units(object_store)
     expected = context.run.tags.get(OBJECT_VERSION_TAG)
     slot = _slot(key)
-    if object_store.is_s3 and get_settings().s3_direct:
-        # Spark reads the object where it is (s3a://, no local copy); S3A's change detection fails
-        # the read if the object is replaced meanwhile, so the version seen first is the one read.
-        info = object_store.info(key)
-        if info is None:
-            raise Failure(f"{object_store.uri(key)} is no longer in the landing")
-        direct = "s3a://" + object_store.uri(key).removeprefix("s3://")
-        meta = _ingest(context, config, spark, object_store, key, direct, units)
-        version, changed = info.version, expected is not None and info.version != expected
-        meta["read_from"] = MetadataValue.path(direct)
-        _record_source(slot, {"key": key, "version": version, **units.as_dict()})
-    else:
-        with object_store.snapshot(key, expected) as snapshot:
-            meta = _ingest(context, config, spark, object_store, key, str(snapshot.path), units)
-            _record_source(slot, {"key": key, "version": snapshot.version, **units.as_dict()})
-        version, changed = snapshot.version, snapshot.changed
+    with landed_read(object_store, key, expected) as read:
+        meta = _ingest(context, config, spark, object_store, key, read.path, units)
+        _record_source(slot, {"key": key, "version": read.version, **units.as_dict()})
+    if read.direct:
+        meta["read_from"] = MetadataValue.path(read.path)
+    version, changed = read.version, read.changed
     meta.update(
         object_version=version,
         requested_version=expected or "none (not started by the landing sensor)",

@@ -31,6 +31,8 @@ from typing import Any
 
 from assets.sparkify.events import FIELD_TYPES, FIELDS, USER_AUTHS, spark_schema
 
+#: Per-file outputs, one ``slot=<file>`` folder each: user events, logged-out/guest events, quarantine.
+SLOT_TABLES = ("events_slots", "anonymous_slots", "quarantine")
 REASONS = ("not_json", "wrong_types", "no_ts", "logged_in_without_user", "duplicate_event")
 EVENT_KEY = ("userId", "sessionId", "itemInSession")
 #: The day a daily file's name says (``2018-11-01-events.json``).
@@ -66,7 +68,8 @@ def quoted_number_pattern(names: tuple[str, ...] = NUMERIC_FIELDS) -> str:
 
 
 def classify(lines: Any) -> Any:
-    """``value`` lines → the typed fields plus ``reason`` (null for a clean line) and ``raw``.
+    """``value`` lines → the typed fields plus ``reason`` (null for a clean line) and ``raw`` (the
+    line as it came, for quarantined lines only).
 
     One JSON parse per line, every field read as a string (Spark's cheapest and most tolerant read),
     then each numeric field checked against the shape of a JSON number and cast: a line that does not
@@ -115,9 +118,14 @@ def classify(lines: Any) -> Any:
     key = Window.partitionBy(*EVENT_KEY).orderBy("ts", "raw")
     clean = F.col("reason").isNull()
     ranked = rows.withColumn("_n", F.when(clean, F.row_number().over(key)))
-    return ranked.withColumn(
-        "reason", F.when(clean & (F.col("_n") > 1), F.lit("duplicate_event")).otherwise(F.col("reason"))
-    ).drop("_n")
+    reason = F.when(clean & (F.col("_n") > 1), F.lit("duplicate_event")).otherwise(F.col("reason"))
+    # The raw line is kept only where the quarantine needs it: a kept line is its typed fields, and
+    # carrying every raw line on (checkpoints, the events tables) would double what Spark stores.
+    return (
+        ranked.withColumn("reason", reason)
+        .withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("raw")))
+        .drop("_n")
+    )
 
 
 def clean_file(spark: Any, path: str, source: str) -> CleanResult:
@@ -151,3 +159,20 @@ def clean_file(spark: Any, path: str, source: str) -> CleanResult:
     if counts["rows_in"] != counts["rows_kept"] + counts["rows_quarantined"]:
         raise AssertionError(f"{source}: rows in != kept + quarantined: {counts}")
     return CleanResult(events, anonymous, quarantine, counts)
+
+
+def clean_to_slot(spark: Any, path: str, source: str, tables_root: str, slot: str) -> dict[str, Any]:
+    """Clean one landed file into its slot of :data:`SLOT_TABLES` (overwritten: a re-ingest never
+    duplicates); returns the counts and the paths written.
+
+    The ``sparkify_file`` asset calls it in its own session (``FLYWHEEL_SPARK_LAUNCH=session``), and
+    ``scripts/spark_jobs/sparkify_clean.py`` inside ``spark-submit`` (``pipes``): the same tables and
+    counts either way.
+    """
+    result = clean_file(spark, path, source)
+    paths = {}
+    for table, frame in zip(SLOT_TABLES, (result.events, result.anonymous, result.quarantine), strict=True):
+        target = f"{tables_root.rstrip('/')}/{table}/slot={slot}"
+        frame.write.mode("overwrite").parquet(target)
+        paths[table] = target
+    return {**result.counts, "paths": paths}

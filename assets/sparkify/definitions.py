@@ -23,6 +23,7 @@ from dagster import (
     Definitions,
     DynamicPartitionsDefinition,
     Failure,
+    MaterializeResult,
     MetadataValue,
     asset,
 )
@@ -32,7 +33,7 @@ from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop
 from assets.loop.schemas import RECORD_SCHEMAS
-from assets.per_file import per_file_wiring
+from assets.per_file import landed_read, per_file_wiring
 from assets.quality.checks import gx_asset_check
 from assets.sparkify.events import FIELDS
 from assets.sparkify.quality import event_checks
@@ -45,7 +46,6 @@ from sensors.landing import OBJECT_VERSION_TAG
 USE_CASE = "sparkify"
 EVENTS = AssetKey("sparkify_events")
 FEATURES = AssetKey("sparkify_user_features")
-SLOT_TABLES = ("events_slots", "anonymous_slots", "quarantine")
 sparkify_files = DynamicPartitionsDefinition(name="sparkify_files")
 
 
@@ -74,28 +74,40 @@ def _slot(key: str) -> str:
 )
 def sparkify_file(
     context: AssetExecutionContext, spark: SparkResource, object_store: ObjectStoreResource
-) -> None:
-    from assets.sparkify.cleaning import clean_file
+) -> MaterializeResult:
+    """``FLYWHEEL_SPARK_LAUNCH=session``: cleaned in this run's SparkSession; ``pipes``: as the
+    ``spark-submit`` job ``scripts/spark_jobs/sparkify_clean.py`` through Dagster Pipes. Both run
+    :func:`assets.sparkify.cleaning.clean_to_slot`. Returned, not added: a Pipes launch requires
+    the asset to return its result."""
+    from assets.sparkify.cleaning import clean_to_slot
 
     key = context.partition_key
     if not object_store.exists(key):
         raise Failure(f"{object_store.uri(key)} is no longer in the landing")
-    slot = _slot(key)
-    with object_store.snapshot(key, context.run.tags.get(OBJECT_VERSION_TAG)) as snapshot:
-        result = clean_file(spark.spark_session, str(snapshot.path), key)
-        paths = {}
-        for table, frame in zip(
-            SLOT_TABLES, (result.events, result.anonymous, result.quarantine), strict=True
-        ):
-            path = tables_dir() / table / f"slot={slot}"
-            frame.write.mode("overwrite").parquet(str(path))
-            paths[table] = str(path)
-    counts = result.counts
+    settings = get_settings()
+    job = {"source": key, "tables_root": str(tables_dir()), "slot": _slot(key)}
+    with landed_read(object_store, key, context.run.tags.get(OBJECT_VERSION_TAG)) as read:
+        job["path"] = read.path
+        if settings.spark_launch == "pipes":
+            from resources.spark_pipes import run_spark_job
+
+            result = run_spark_job(context, "sparkify_clean.py", {"job": job}, settings)
+        else:
+            result = clean_to_slot(spark.spark_session, **job)
+    counts = {k: v for k, v in result.items() if isinstance(v, int)}
     if counts["rows_quarantined"]:
         context.log.warning(f"{key}: {counts['rows_quarantined']} lines quarantined: {counts}")
-    context.add_output_metadata(
-        {**counts, "source": MetadataValue.path(object_store.uri(key)), "object_version": snapshot.version}
-    )
+    meta: dict[str, Any] = {
+        **counts,
+        "source": MetadataValue.path(object_store.uri(key)),
+        "object_version": read.version,
+        "spark_launch": settings.spark_launch,
+        "spark_master": result.get("spark_master", settings.spark_master),
+        "outputs": MetadataValue.json(result["paths"]),
+    }
+    if read.direct:
+        meta["read_from"] = MetadataValue.path(read.path)
+    return MaterializeResult(metadata=meta)
 
 
 def _landed_slots(object_store: ObjectStoreResource) -> set[str]:
@@ -189,9 +201,9 @@ def build_examples(
     import pandas as pd
     from pyspark.sql import functions as F
 
-    from assets.sparkify.features import EXAMPLE_COLUMNS, examples, weekly_cutoffs
+    from assets.sparkify.features import EXAMPLE_COLUMNS, FEATURE_INPUTS, examples, weekly_cutoffs
 
-    events = session.read.parquet(events_path).select(*FIELDS)
+    events = session.read.parquet(events_path).select(*FEATURE_INPUTS)
     bounds = events.agg(F.min("ts"), F.max("ts")).first()
     cutoffs = weekly_cutoffs(bounds[0], bounds[1], horizon_days, every_days)
     if not cutoffs:
@@ -352,7 +364,7 @@ def customer_tables(session: Any, events_path: str) -> Any:
     from pyspark.sql import functions as F
 
     from assets.sparkify.events import CANCEL_PAGE
-    from assets.sparkify.features import FEATURE_NAMES, PROFILE_COLUMNS, user_features
+    from assets.sparkify.features import FEATURE_INPUTS, FEATURE_NAMES, PROFILE_COLUMNS, user_features
 
     events = session.read.parquet(events_path).select(*FIELDS)
     columns = ["userId", *FEATURE_NAMES, *PROFILE_COLUMNS]
@@ -364,8 +376,8 @@ def customer_tables(session: Any, events_path: str) -> Any:
     def per_bucket(frame: pd.DataFrame) -> pd.DataFrame:
         return user_features(frame.drop(columns="_bucket")).reset_index().reindex(columns=columns)
 
-    bucketed = events.withColumn("_bucket", F.abs(F.hash("userId")) % 16)
-    features = bucketed.groupBy("_bucket").applyInPandas(per_bucket, schema)
+    inputs = events.select(*FEATURE_INPUTS).withColumn("_bucket", F.abs(F.hash("userId")) % 16)
+    features = inputs.groupBy("_bucket").applyInPandas(per_bucket, schema)
     profile = events.groupBy("userId").agg(
         F.max_by("firstName", "ts").alias("firstName"),
         F.max_by("lastName", "ts").alias("lastName"),

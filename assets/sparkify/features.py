@@ -65,6 +65,11 @@ FEATURE_NAMES: tuple[str, ...] = (
 AS_OF_GAP_FEATURES: tuple[str, ...] = ("days_since_last_event",)
 #: What the churn models read.
 MODEL_FEATURES: tuple[str, ...] = tuple(n for n in FEATURE_NAMES if n not in AS_OF_GAP_FEATURES)
+#: The event fields :func:`user_features` reads (Spark hands pandas only these: the other fields,
+#: song titles and names among them, would be a third of what travels through Arrow for nothing).
+FEATURE_INPUTS: tuple[str, ...] = (
+    "userId", "ts", "sessionId", "page", "level", "artist", "registration", "gender", "userAgent", "location",
+)  # fmt: skip
 #: Descriptive columns returned beside the features (the web app shows them; models do not use them).
 PROFILE_COLUMNS = ("gender", "level", "state", "os", "first_ts", "last_ts")
 

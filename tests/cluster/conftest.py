@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from isolation import point_mlflow_at
 
 from orchestration.infra.kafka_broker import KafkaCluster, free_port_block
 from orchestration.infra.postgres import PostgresServer
@@ -141,6 +142,7 @@ def flywheel_env(
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     (flywheel_env.home / "mlflow.db").unlink(missing_ok=True)  # nothing may fall back to SQLite
+    point_mlflow_at(values["MLFLOW_TRACKING_URI"])
     settings = export_defaults()  # the shipped dagster.yaml, in its Postgres form
     assert "postgres" in (settings.dagster_home / "dagster.yaml").read_text()
     yield settings

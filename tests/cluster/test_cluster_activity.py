@@ -97,7 +97,7 @@ def _ingest_through_pipes(
     return meta
 
 
-def _completed_apps(spark_cluster: SparkStandalone) -> int:
-    """Applications named like the activity job that the standalone master has seen finish."""
+def _completed_apps(spark_cluster: SparkStandalone, name: str = "flywheel-activity_clean") -> int:
+    """Applications called ``name`` that the standalone master has seen finish."""
     info = requests.get(f"http://127.0.0.1:{spark_cluster._info()['webui_port']}/json/", timeout=5).json()
-    return [app["name"] for app in info.get("completedapps", [])].count("flywheel-activity_clean")
+    return [app["name"] for app in info.get("completedapps", [])].count(name)
