@@ -46,6 +46,9 @@ def test_every_reason_is_quarantined_and_nothing_is_lost(spark, tmp_path: Path) 
         _line(itemInSession=5, sessionId=10.5),  # wrong_types
         _line(itemInSession=9, ts="1543540121796"),  # wrong_types: a number sent as a JSON string
         _line(itemInSession=10, length="247.5"),  # wrong_types: the same for a double
+        _line(itemInSession=11, length=float("nan")),  # wrong_types: NaN is no JSON number
+        _line(itemInSession=12, length="Infinity"),  # wrong_types: nor, as a string, is Infinity
+        _line(itemInSession=13, ts=10**20),  # wrong_types: a long overflowed
         json.dumps({k: v for k, v in GOOD.items() if k != "ts"} | {"itemInSession": 6}),  # no_ts
         _line(itemInSession=7, userId=""),  # logged_in_without_user
         _line(itemInSession=8, userId=None),  # logged_in_without_user
@@ -58,7 +61,7 @@ def test_every_reason_is_quarantined_and_nothing_is_lost(spark, tmp_path: Path) 
     assert counts["rows_in"] == len(lines) == counts["rows_kept"] + counts["rows_quarantined"]
     assert counts["rows_kept"] == 4 and counts["user_events"] == 2 and counts["anonymous_events"] == 2
     assert {r: counts[f"quarantined_{r}"] for r in REASONS} == {
-        "not_json": 3, "wrong_types": 5, "no_ts": 1, "logged_in_without_user": 2, "duplicate_event": 1,
+        "not_json": 3, "wrong_types": 8, "no_ts": 1, "logged_in_without_user": 2, "duplicate_event": 1,
     }  # fmt: skip
     quarantine = result.quarantine.toPandas()
     assert len(quarantine) == counts["rows_quarantined"]

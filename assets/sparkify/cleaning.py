@@ -16,11 +16,9 @@ Every line of a file is one of: a **user event** (auth ``Logged In`` or ``Cancel
 ``duplicate_event``
     a second line with the same ``(userId, sessionId, itemInSession)`` in the file (the first kept).
 
-Each line is parsed once with ``from_json`` (every field as a string, malformed lines into a corrupt-
-record column), then every numeric field is checked against the shape of a JSON number of its kind
-and cast to the explicit schema's type. Reading as strings hides whether a number came quoted, so one
-regular expression over the raw line (:data:`QUOTED_NUMBER`) catches a numeric field whose value is a
-JSON string. Rows in = kept + anonymous + quarantined, always.
+Each line is parsed once with ``from_json`` straight into the explicit schema; the few lines it
+refuses are parsed again to tell a wrongly typed field from a line that is no JSON object (see
+:func:`parse_lines`). Rows in = kept + anonymous + quarantined, always.
 """
 
 from __future__ import annotations
@@ -53,79 +51,78 @@ def file_day(name: str) -> str | None:
     return match.group(1) if match else None
 
 
-#: How a JSON number looks once Spark read it as a string (integers for long fields).
-NUMBER_PATTERNS = {"long": r"^-?[0-9]+$", "double": r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"}
 _CORRUPT = "_corrupt_record"
 #: The numeric fields of the schema (``ts``, ``registration``, ``length``, ...).
 NUMERIC_FIELDS = tuple(name for name, kind in FIELD_TYPES.items() if kind != "string")
+DOUBLE_FIELDS = tuple(name for name, kind in FIELD_TYPES.items() if kind == "double")
 
 
-def quoted_number_pattern(names: tuple[str, ...] = NUMERIC_FIELDS) -> str:
-    """A top-level key among ``names`` whose value opens a JSON string (``"ts": "123"``). A key is
-    preceded by ``{`` or ``,``; inside a string value its quotes would be escaped (``\\"ts\\"``), so
-    text that merely mentions a key does not match."""
-    return r'[{,]\s*"(' + "|".join(names) + r')"\s*:\s*"'
+def parse_lines(lines: Any) -> Any:
+    """``value`` lines → ``raw`` plus the 18 typed fields and ``reason`` (null for a clean line; the
+    duplicate rule is :func:`mark_duplicates`').
 
-
-def classify(lines: Any) -> Any:
-    """``value`` lines → the typed fields plus ``reason`` (null for a clean line) and ``raw`` (the
-    line as it came, for quarantined lines only).
-
-    One JSON parse per line, every field read as a string (Spark's cheapest and most tolerant read),
-    then each numeric field checked against the shape of a JSON number and cast: a line that does not
-    parse (or is not an object) is ``not_json``, a field that is no number of its kind ``wrong_types``.
+    One JSON parse per line straight into the explicit schema (Spark's JSON reader refuses a number
+    sent as a JSON string, ``"ts": "123"``, a fraction in a long field and a long that overflows: the
+    line lands in the corrupt-record column). Only such lines are parsed again, every field as a
+    string, to tell a JSON object with a wrongly typed field (``wrong_types``) from a line that is
+    no JSON object at all (``not_json``). ``NaN`` and ``Infinity``, which the reader lets through
+    for doubles, are wrong types too.
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    typed_schema = spark_schema()
-    kinds = {f.name: f.dataType for f in typed_schema.fields}
-    strings = T.StructType(
-        [T.StructField(f.name, T.StringType(), True) for f in typed_schema.fields]
-        + [T.StructField(_CORRUPT, T.StringType(), True)]
-    )
-    parsed = lines.select(
-        F.col("value").alias("raw"),
-        F.from_json("value", strings, {"columnNameOfCorruptRecord": _CORRUPT}).alias("s"),
-    )
-    wrong = F.lit(False)
-    fields = []
-    for name in FIELDS:
-        text = F.col(f"s.{name}")
-        kind = kinds[name].simpleString()
-        if kind == "string":
-            fields.append(text.alias(name))
-            continue
-        spark_type = "bigint" if kind == "bigint" else "double"
-        pattern = NUMBER_PATTERNS["long" if kind == "bigint" else "double"]
-        value = F.expr(f"try_cast(s.`{name}` AS {spark_type})")
-        wrong = wrong | (text.isNotNull() & (~text.rlike(pattern) | value.isNull()))
-        fields.append(value.alias(name))
-    wrong = wrong | F.col("raw").rlike(quoted_number_pattern())
-    not_json = F.col("s").isNull() | F.col(f"s.{_CORRUPT}").isNotNull()
+    typed = T.StructType([*spark_schema().fields, T.StructField(_CORRUPT, T.StringType(), True)])
+    probe = T.StructType([T.StructField("ts", T.StringType()), T.StructField(_CORRUPT, T.StringType())])
+    options = {"columnNameOfCorruptRecord": _CORRUPT, "mode": "PERMISSIVE"}
+    parsed = lines.select(F.col("value").alias("raw"), F.from_json("value", typed, options).alias("s"))
+    refused = F.col("s").isNull() | F.col(f"s.{_CORRUPT}").isNotNull()
+    # Evaluated for refused lines only (a CASE branch): an object of strings parses any JSON object.
+    as_object = F.when(refused, F.from_json("raw", probe, options))
+    not_json = refused & (as_object.isNull() | as_object[_CORRUPT].isNotNull())
+    non_finite = F.lit(False)
+    for name in DOUBLE_FIELDS:
+        value = F.col(f"s.{name}")
+        non_finite = non_finite | F.isnan(value) | (F.abs(value) == float("inf"))
+    wrong = (refused & ~not_json) | F.coalesce(non_finite, F.lit(False))
     user_auth = F.col("auth").isin(*USER_AUTHS)
     no_user = F.col("userId").isNull() | (F.trim(F.col("userId")) == "")
-    rows = parsed.select("raw", *fields, not_json.alias("_not_json"), wrong.alias("_wrong"))
+    rows = parsed.select(
+        "raw", *[F.col(f"s.{name}").alias(name) for name in FIELDS], not_json.alias("_nj"), wrong.alias("_wt")
+    )
     reason = (
-        F.when(F.col("_not_json"), "not_json")
-        .when(F.col("_wrong"), "wrong_types")
+        F.when(F.col("_nj"), "not_json")
+        .when(F.col("_wt"), "wrong_types")
         .when(F.col("ts").isNull(), "no_ts")
         .when(user_auth & no_user, "logged_in_without_user")
     )
-    rows = rows.select("raw", *FIELDS, reason.alias("reason"))
-    rows = rows.withColumn("userId", F.coalesce(F.col("userId"), F.lit("")))
+    return rows.select("raw", *FIELDS, reason.alias("reason")).withColumn(
+        "userId", F.coalesce(F.col("userId"), F.lit(""))
+    )
+
+
+def mark_duplicates(rows: Any) -> Any:
+    """The second and later clean lines of one ``(userId, sessionId, itemInSession)`` become
+    ``duplicate_event`` (the earliest ``ts``, then the smallest line, kept); the raw line is kept
+    only where the quarantine needs it: a kept line is its typed fields, and carrying every raw line
+    on (checkpoints, the events tables) would double what Spark stores."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
     key = Window.partitionBy(*EVENT_KEY).orderBy("ts", "raw")
     clean = F.col("reason").isNull()
     ranked = rows.withColumn("_n", F.when(clean, F.row_number().over(key)))
     reason = F.when(clean & (F.col("_n") > 1), F.lit("duplicate_event")).otherwise(F.col("reason"))
-    # The raw line is kept only where the quarantine needs it: a kept line is its typed fields, and
-    # carrying every raw line on (checkpoints, the events tables) would double what Spark stores.
     return (
         ranked.withColumn("reason", reason)
         .withColumn("raw", F.when(F.col("reason").isNotNull(), F.col("raw")))
         .drop("_n")
     )
+
+
+def classify(lines: Any) -> Any:
+    """``value`` lines → the typed fields plus ``reason`` (null for a clean line) and ``raw`` (the
+    line as it came, for quarantined lines only): :func:`parse_lines`, then :func:`mark_duplicates`."""
+    return mark_duplicates(parse_lines(lines))
 
 
 def clean_file(spark: Any, path: str, source: str) -> CleanResult:
