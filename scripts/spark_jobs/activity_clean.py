@@ -9,26 +9,13 @@ metadata is the same as when it cleans in its own session. Runs unchanged on EMR
 
 from __future__ import annotations
 
-from dagster_pipes import open_dagster_pipes
-from pyspark.sql import SparkSession
+from pipes_job import run_cleaning_job
 
 from assets.activity.ingest import FileJob, clean_file
 
-RESULT_KEY = "flywheel_result"
-
 
 def main() -> None:
-    with open_dagster_pipes() as pipes:
-        job = FileJob(**pipes.extras["job"])
-        session = SparkSession.builder.getOrCreate()
-        pipes.log.info(f"cleaning {job.source_uri} on {session.sparkContext.master}")
-        result = clean_file(session, job)
-        pipes.log.info(
-            f"{job.source_uri}: {result['rows_in']} rows in, {result['rows_kept']} kept, "
-            f"{result['rows_quarantined']} quarantined"
-        )
-        pipes.report_custom_message({RESULT_KEY: {**result, "spark_master": session.sparkContext.master}})
-        session.stop()
+    run_cleaning_job(lambda session, job: clean_file(session, FileJob(**job)), source_key="source_uri")
 
 
 if __name__ == "__main__":

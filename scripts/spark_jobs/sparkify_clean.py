@@ -9,26 +9,13 @@ Databricks (``PipesEMRClient``: the extras and messages travel through S3 there)
 
 from __future__ import annotations
 
-from dagster_pipes import open_dagster_pipes
-from pyspark.sql import SparkSession
+from pipes_job import run_cleaning_job
 
 from assets.sparkify.cleaning import clean_to_slot
 
-RESULT_KEY = "flywheel_result"
-
 
 def main() -> None:
-    with open_dagster_pipes() as pipes:
-        job = pipes.extras["job"]
-        session = SparkSession.builder.getOrCreate()
-        pipes.log.info(f"cleaning {job['source']} on {session.sparkContext.master}")
-        result = clean_to_slot(session, job["path"], job["source"], job["tables_root"], job["slot"])
-        pipes.log.info(
-            f"{job['source']}: {result['rows_in']} lines in, {result['rows_kept']} kept, "
-            f"{result['rows_quarantined']} quarantined"
-        )
-        pipes.report_custom_message({RESULT_KEY: {**result, "spark_master": session.sparkContext.master}})
-        session.stop()
+    run_cleaning_job(lambda session, job: clean_to_slot(session, **job), source_key="source")
 
 
 if __name__ == "__main__":
