@@ -145,3 +145,37 @@ def test_training_rows_are_what_serving_sees(logs, labelled) -> None:
     assert len(varies) > 20 and [c for c in varies if served[c].nunique() <= 1] == []
     assert (served[list(AS_OF_GAP_FEATURES)] < 1 / 24).all().all()  # why these stay out of the model
     assert set(AS_OF_GAP_FEATURES).isdisjoint(MODEL_FEATURES)
+
+
+def test_features_do_not_depend_on_row_order_or_index(logs) -> None:
+    events, _ = logs
+    shuffled = events.sample(frac=1.0, random_state=3)
+    shuffled.index = np.random.default_rng(3).integers(0, 7, len(shuffled))  # repeated labels
+    pd.testing.assert_frame_equal(user_features(shuffled), user_features(events))
+
+
+def test_profile_is_each_users_latest_known_value_and_counts_are_hand_checked() -> None:
+    day = int(dt.datetime(2018, 10, 2, tzinfo=dt.UTC).timestamp() * 1000)
+    rows = [  # user 7: free then paid (one change), a song per session; the last row has no level/agent
+        ("7", day, 1, "NextSong", "free", "A", "F", "Mozilla (Windows NT 10.0)", "Austin, TX"),
+        ("7", day + 60_000, 1, "Thumbs Down", "free", None, "F", "Mozilla (Windows NT 10.0)", "Austin, TX"),
+        ("7", day + DAY_MS, 2, "NextSong", "paid", "B", "F", "Mozilla (Macintosh)", "Boston, MA"),
+        ("7", day + DAY_MS + 1, 2, "NextSong", None, "A", None, None, None),
+        ("8", day, 5, "Home", "paid", None, "M", "Mozilla (Linux)", "Reno, NV"),
+        ("", day, 9, "Home", "free", None, None, None, None),  # logged out: no user
+    ]
+    events = pd.DataFrame(
+        rows,
+        columns=["userId", "ts", "sessionId", "page", "level", "artist", "gender", "userAgent", "location"],
+    ).assign(registration=float(day - 10 * DAY_MS))
+    features = user_features(events)
+    assert list(features.index) == ["7", "8"]
+    seven = features.loc["7"]
+    assert (seven["n_songs"], seven["n_thumbs_down"], seven["n_events"], seven["n_sessions"]) == (3, 1, 4, 2)
+    assert seven["distinct_artists"] == 2 and seven["days_active"] == 2
+    assert (
+        seven["level"] == "paid" and seven["paid"] == 1.0 and seven["os"] == "mac" and seven["state"] == "MA"
+    )
+    assert seven["level_changes"] == 2  # free -> paid, then a row with no level
+    assert seven["first_ts"] == day and seven["last_ts"] == day + DAY_MS + 1
+    assert features.loc["8", "male"] == 1.0 and features.loc["8", "n_songs"] == 0
