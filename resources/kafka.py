@@ -15,6 +15,7 @@ a record count. What a range read returns therefore always accounts for every of
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -184,27 +185,40 @@ class KafkaResource(ConfigurableResource):
         finally:
             admin.close()
 
+    def _through_consumer(self, read: Any, attempts: int = 3) -> Any:
+        """``read(consumer)`` with a fresh consumer, tried again (a new consumer, after a short pause)
+        when a broker refuses the connection: kafka-python 3 raises instead of asking another broker
+        when the node it picked for metadata has just died, and a sensor tick must ride that out
+        (the broker-kill drill, ``tests/cluster/test_cluster_loop.py``)."""
+        from kafka.errors import KafkaConnectionError
+
+        for attempt in range(1, attempts + 1):
+            consumer = self.consumer()
+            try:
+                return read(consumer)
+            except KafkaConnectionError:
+                if attempt == attempts:
+                    raise
+            finally:
+                consumer.close()
+            time.sleep(0.5 * attempt)
+        raise AssertionError("unreachable")
+
     def partitions_for(self, topic: str) -> list[int]:
-        consumer = self.consumer()
-        try:
-            parts = consumer.partitions_for_topic(topic)
-            return sorted(parts or [])
-        finally:
-            consumer.close()
+        return self._through_consumer(lambda consumer: sorted(consumer.partitions_for_topic(topic) or []))
 
     def _offsets(self, topic: str, *sides: str) -> list[dict[int, int]]:
         """``beginning_offsets`` / ``end_offsets`` of every partition, through one consumer."""
         from kafka import TopicPartition
 
-        consumer = self.consumer()
-        try:
+        def read(consumer: Any) -> list[dict[int, int]]:
             parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
             return [
                 {tp.partition: off for tp, off in getattr(consumer, f"{side}_offsets")(parts).items()}
                 for side in sides
             ]
-        finally:
-            consumer.close()
+
+        return self._through_consumer(read)
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         """Next offset to be written, per partition (what a sensor compares its cursor with)."""
