@@ -185,24 +185,26 @@ class KafkaResource(ConfigurableResource):
         finally:
             admin.close()
 
-    def _through_consumer(self, read: Any, attempts: int = 3) -> Any:
-        """``read(consumer)`` with a fresh consumer, tried again (a new consumer, after a short pause)
+    def _through_consumer(self, read: Any, pauses: tuple[float, ...] = (0.5, 1.0)) -> Any:
+        """``read(consumer)`` with a fresh consumer, tried again (a new consumer, after each pause)
         when a broker refuses the connection: kafka-python 3 raises instead of asking another broker
         when the node it picked for metadata has just died, and a sensor tick must ride that out
         (the broker-kill drill, ``tests/cluster/test_cluster_loop.py``)."""
         from kafka.errors import KafkaConnectionError
 
-        for attempt in range(1, attempts + 1):
-            consumer = self.consumer()
+        for pause in pauses:
             try:
-                return read(consumer)
+                return self._with_consumer(read)
             except KafkaConnectionError:
-                if attempt == attempts:
-                    raise
-            finally:
-                consumer.close()
-            time.sleep(0.5 * attempt)
-        raise AssertionError("unreachable")
+                time.sleep(pause)
+        return self._with_consumer(read)
+
+    def _with_consumer(self, read: Any) -> Any:
+        consumer = self.consumer()
+        try:
+            return read(consumer)
+        finally:
+            consumer.close()
 
     def partitions_for(self, topic: str) -> list[int]:
         return self._through_consumer(lambda consumer: sorted(consumer.partitions_for_topic(topic) or []))

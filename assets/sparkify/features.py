@@ -118,6 +118,11 @@ class _UserRows:
     cutoff: np.ndarray
     ts: np.ndarray
 
+    @property
+    def ends(self) -> np.ndarray:
+        """Each user's last row."""
+        return np.r_[self.starts[1:] - 1, len(self.codes) - 1]
+
     def column(self, name: str) -> np.ndarray:
         return self.events[name].to_numpy()[self.taken]
 
@@ -138,7 +143,7 @@ class _UserRows:
         """Each user's last non-null ``name`` (NaN for a user without one), by user code: each user's
         last row, then, for the few users whose last row lacks it, the row before, and so on."""
         values = self.events[name].to_numpy()
-        position = np.r_[self.starts[1:] - 1, len(self.codes) - 1]
+        position = self.ends
         out = np.full(len(self.users), np.nan, dtype=object)
         pending = np.arange(len(self.users))
         while len(pending):
@@ -213,7 +218,7 @@ def _time_features(rows: _UserRows, n_sessions: np.ndarray) -> dict[str, np.ndar
     """First and last event, account age and sessions per day, all relative to ``as_of``."""
     ts, cutoff = rows.ts, rows.cutoff
     first_ts = ts[rows.starts]
-    last_ts = ts[np.r_[rows.starts[1:] - 1, len(ts) - 1]]
+    last_ts = ts[rows.ends]
     registration = np.full(len(rows.users), -np.inf)
     np.fmax.at(registration, rows.codes, pd.to_numeric(rows.column("registration"), errors="coerce"))
     registration = np.where(np.isfinite(registration), registration, first_ts)
@@ -237,7 +242,7 @@ def _profile_features(rows: _UserRows) -> dict[str, np.ndarray]:
     previous = np.r_[-1, level_codes[:-1]]
     previous[rows.starts] = -1
     changed = (level_codes != previous) | (level_codes < 0) | (previous < 0)
-    out = {
+    return {
         "paid": (level == "paid").astype(float).to_numpy(),
         "level_changes": rows.count(changed) - 1,
         "male": (gender == "M").astype(float).to_numpy(),
@@ -247,7 +252,6 @@ def _profile_features(rows: _UserRows) -> dict[str, np.ndarray]:
         "state": rows.last_valid("location").map(state).to_numpy(),
         "os": os_name.to_numpy(),
     }
-    return out
 
 
 def user_features(events: pd.DataFrame, as_of: object = None) -> pd.DataFrame:
