@@ -202,3 +202,79 @@ def test_each_use_case_names_content_its_records_keep_through_the_stream() -> No
     keys = content_keys(windows, ACTIVITY.content_key)
     assert keys.tolist() == content_keys(records, ACTIVITY.content_key).tolist()
     assert keys.nunique() == len(windows)
+
+
+def test_too_few_positives_fail_with_the_reason_instead_of_a_verdict() -> None:
+    d = decide({"lift": 0.30}, None, "lift", {"lift": 0.05}, 0.0, positives=12, min_positives=30)
+    assert not d.passed
+    assert "12 positives in the holdout; at least 30 are needed to judge lift" in d.summary()
+
+
+def test_a_threshold_is_judged_on_the_lower_bound_of_its_interval() -> None:
+    clear = decide(
+        {"lift": 0.20}, None, "lift", {"lift": 0.05}, 0.0,
+        intervals={"lift": (0.11, 0.29)}, positives=60, min_positives=30,
+    )  # fmt: skip
+    assert clear.passed and "interval 0.1100 to 0.2900 over 60 positives" in clear.summary()
+    noisy = decide(
+        {"lift": 0.06}, None, "lift", {"lift": 0.05}, 0.0,
+        intervals={"lift": (-0.04, 0.16)}, positives=40, min_positives=30,
+    )  # fmt: skip
+    assert not noisy.passed and "lower bound -0.0400 misses threshold 0.0500" in noisy.summary()
+
+
+def _churn_holdout(users: int, signal: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Users at three cutoffs each; churners score ``signal`` higher on average than stayers."""
+    rng = np.random.default_rng(seed)
+    churned = rng.random(users) < 0.3
+    frame = pd.DataFrame({"userId": np.repeat(np.arange(users), 3), "churn": np.repeat(churned, 3)})
+    score = 1 / (1 + np.exp(-(rng.normal(size=len(frame)) + signal * frame["churn"].to_numpy())))
+    return frame, pd.DataFrame({"p": score})
+
+
+def _lift(frame: pd.DataFrame, scores: pd.DataFrame) -> dict[str, float]:
+    from sklearn.metrics import average_precision_score
+
+    y = frame["churn"].to_numpy(dtype=int)
+    if not 0 < y.sum() < len(y):
+        return {"lift": float("nan")}
+    return {"lift": float(average_precision_score(y, scores["p"])) - float(y.mean())}
+
+
+def _gate_on_bootstrap(users: int, signal: float, seed: int) -> "object":
+    from assets.lifecycle.confidence import ConfidenceRule, group_bootstrap
+
+    frame, scores = _churn_holdout(users, signal, seed)
+    rule = ConfidenceRule(resamples=200)
+    intervals = group_bootstrap(
+        frame["userId"], lambda pos: _lift(frame.iloc[pos], scores.iloc[pos]), ["lift"], rule
+    )
+    positives = int(frame["churn"].sum())
+    return decide(
+        _lift(frame, scores), None, "lift", {"lift": 0.05}, 0.0,
+        intervals=intervals, positives=positives, min_positives=rule.min_positives,
+    )  # fmt: skip
+
+
+def test_bootstrap_gate_passes_a_clear_lift_and_refuses_noise() -> None:
+    assert _gate_on_bootstrap(users=150, signal=3.0, seed=1).passed
+    # No signal at all: whatever lift the point estimate shows by luck, the lower bound is below 0.05.
+    for seed in range(5):
+        noise = _gate_on_bootstrap(users=150, signal=0.0, seed=seed)
+        assert not noise.passed and "lower bound" in noise.summary()
+
+
+def test_bootstrap_resamples_whole_groups() -> None:
+    from assets.lifecycle.confidence import ConfidenceRule, group_bootstrap
+
+    groups = pd.Series(["a", "a", "a", "b", "b", "b"])
+    seen: list[np.ndarray] = []
+
+    def record(positions: np.ndarray) -> dict[str, float]:
+        seen.append(positions)
+        return {"m": float(len(positions))}
+
+    intervals = group_bootstrap(groups, record, ["m"], ConfidenceRule(resamples=20))
+    assert seen and all(len(p) == 6 for p in seen)
+    assert all(len(set(groups.iloc[p[:3]])) == 1 and len(set(groups.iloc[p[3:]])) == 1 for p in seen)
+    assert intervals == {"m": (6.0, 6.0)}

@@ -235,7 +235,32 @@ def gate_decision(instance: DagsterInstance, spec: LifecycleSpec, result: dict[s
         tolerance=spec.tolerance,
         failed_data_checks=failed_data_checks(instance, spec),
         higher_is_better=spec.higher_is_better,
+        intervals=result.get("challenger_intervals"),
+        positives=result.get("holdout_positives"),
+        min_positives=spec.confidence.min_positives,
+        level=spec.confidence.level,
     )
+
+
+def holdout_intervals(
+    spec: LifecycleSpec, holdout: LabelledTable, frame: "pd.DataFrame", predictions: "pd.DataFrame"
+) -> "tuple[int, dict[str, tuple[float, float]]]":
+    """(positives in the holdout, bootstrap intervals of the thresholded metrics over its groups).
+    No resampling when there are too few positives: the gate will not judge them anyway."""
+    from assets.lifecycle.confidence import count_positives, group_bootstrap
+
+    positives = count_positives(frame, holdout.labels, spec.task, holdout.label_column)
+    if positives < spec.confidence.min_positives or not spec.thresholds:
+        return positives, {}
+    rows = frame.reset_index(drop=True)
+    scored = predictions.reset_index(drop=True)
+
+    def metrics_of(positions: Any) -> dict[str, float]:
+        sample = rows.iloc[positions].reset_index(drop=True)
+        return _evaluate(spec, holdout, sample, scored.iloc[positions].reset_index(drop=True)).metrics
+
+    groups = spec.group_keys(rows, holdout.id_column)
+    return positives, group_bootstrap(groups, metrics_of, list(spec.thresholds), spec.confidence)
 
 
 def validation_split(
@@ -662,6 +687,7 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             return _evaluate(spec, holdout, frame, predictions), predictions
 
         ch_eval, ch_pred = score(ch_version)
+        positives, intervals = holdout_intervals(spec, holdout, frame, ch_pred)
         current = registry.get_alias(uc, CHAMPION)
         champ_version = str(current.version) if current is not None else None
         champ_eval = None
@@ -689,6 +715,9 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         ):
             mlflow.log_params({"challenger_version": ch_version, "champion_version": champ_version or "none"})
             mlflow.log_metrics({f"challenger_{k}": v for k, v in ch_eval.metrics.items()})
+            mlflow.log_metric("holdout_positives", positives)
+            for k, (low, high) in intervals.items():
+                mlflow.log_metrics({f"challenger_{k}_low": low, f"challenger_{k}_high": high})
             if champ_eval:
                 mlflow.log_metrics({f"champion_{k}": v for k, v in champ_eval.metrics.items()})
             figures = curve_figures(holdout, frame, ch_pred, spec.task, figures_dir)
@@ -719,6 +748,8 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             "holdout_path": holdout.path,
             "holdout_version": holdout_version,
             "holdout_rows": len(frame),
+            "holdout_positives": positives,
+            "challenger_intervals": {k: list(v) for k, v in intervals.items()},
             "evaluation_path": str(path),
             "dagster_run_id": context.run_id,
         }
@@ -728,6 +759,8 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
                 "challenger_version": int(ch_version),
                 "champion_version": int(champ_version) if champ_version else None,
                 "holdout_version": holdout_version,
+                "holdout_positives": positives,
+                **{f"interval_{k}": f"{low:.4f} to {high:.4f}" for k, (low, high) in intervals.items()},
                 f"holdout_{spec.primary_metric}": float(primary_value),
                 "champion_comparison": note or "fair (the champion never trained on this holdout)",
                 "side_by_side": _md_table(side_by_side),

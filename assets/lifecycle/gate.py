@@ -35,6 +35,34 @@ def _finite(metrics: Mapping[str, object], name: str, whose: str) -> tuple[float
     return float(value), None
 
 
+def _threshold(
+    challenger: Mapping[str, float],
+    metric: str,
+    floor: float,
+    sign: float,
+    intervals: Mapping[str, Sequence[float]] | None,
+    positives: int | None,
+    level: float,
+) -> tuple[bool, str]:
+    """One absolute threshold: (passed, why), on the interval's cautious end when there is one."""
+    value, problem = _finite(challenger, metric, "challenger")
+    if problem is not None:
+        return False, problem
+    interval = (intervals or {}).get(metric)
+    if interval is None:
+        if sign * (value - floor) < 0:
+            return False, f"{metric}={value:.4f} misses threshold {floor:.4f}"
+        return True, f"{metric}={value:.4f} meets threshold {floor:.4f}"
+    low, high = float(interval[0]), float(interval[1])
+    cautious = low if sign > 0 else high
+    over = f" over {positives} positives" if positives is not None else ""
+    described = f"{metric}={value:.4f} ({level:.0%} interval {low:.4f} to {high:.4f}{over})"
+    end = "lower" if sign > 0 else "upper"
+    if not math.isfinite(cautious) or sign * (cautious - floor) < 0:
+        return False, f"{described}: {end} bound {cautious:.4f} misses threshold {floor:.4f}"
+    return True, f"{described}: {end} bound {cautious:.4f} meets threshold {floor:.4f}"
+
+
 def decide(
     challenger: Mapping[str, float],
     champion: Mapping[str, float] | None,
@@ -44,6 +72,10 @@ def decide(
     failed_data_checks: Sequence[str] = (),
     higher_is_better: bool = True,
     champion_note: str | None = None,
+    intervals: Mapping[str, Sequence[float]] | None = None,
+    positives: int | None = None,
+    min_positives: int = 0,
+    level: float = 0.90,
 ) -> GateDecision:
     """Pass only when every absolute threshold holds, the primary metric is a finite number and does
     not regress against the champion by more than ``tolerance``, and no upstream data check failed.
@@ -51,20 +83,26 @@ def decide(
     With no champion (first run) only the thresholds apply; so they do when ``champion`` is None
     because the champion cannot be compared fairly (``champion_note`` says why, e.g. it trained on
     rows of the current holdout).
+
+    A threshold is judged on the cautious end of the metric's bootstrap interval when ``intervals``
+    holds one (see ``assets.lifecycle.confidence``): the point estimate alone passes on luck when the
+    holdout is small. With ``positives`` below ``min_positives`` no threshold is judged: the gate
+    fails and says how many positives there are and how many it needs.
     """
     reasons: list[str] = []
     ok = True
     sign = 1.0 if higher_is_better else -1.0
-    for metric, floor in thresholds.items():
-        value, problem = _finite(challenger, metric, "challenger")
-        if problem is not None:
-            ok = False
-            reasons.append(problem)
-        elif sign * (value - floor) < 0:
-            ok = False
-            reasons.append(f"{metric}={value:.4f} misses threshold {floor:.4f}")
-        else:
-            reasons.append(f"{metric}={value:.4f} meets threshold {floor:.4f}")
+    if thresholds and positives is not None and positives < min_positives:
+        ok = False
+        reasons.append(
+            f"{positives} positives in the holdout; at least {min_positives} are needed to judge "
+            + ", ".join(thresholds)
+        )
+    else:
+        for metric, floor in thresholds.items():
+            passed, reason = _threshold(challenger, metric, floor, sign, intervals, positives, level)
+            ok = ok and passed
+            reasons.append(reason)
     new, problem = _finite(challenger, primary_metric, "challenger")
     if problem is not None and primary_metric not in thresholds:
         ok = False

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from dagster import AssetCheckKey, AssetKey
 
 from assets.lazy import resolve
+from assets.lifecycle.confidence import ConfidenceRule
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -141,6 +142,9 @@ class LifecycleSpec:
 
     #: Holdout and validation by time (see :class:`TemporalHoldout`); None: by a hash of the id.
     temporal_holdout: TemporalHoldout | None = None
+    #: How sure the holdout must let the gate be (bootstrap over groups, a floor on positives): one
+    #: rule for every use case, see :mod:`assets.lifecycle.confidence`.
+    confidence: ConfidenceRule = field(default_factory=ConfidenceRule)
 
     def group_keys(self, frame: pd.DataFrame, id_column: str) -> pd.Series:
         """What the holdout and validation hashes are drawn on: the group column, else the id."""
