@@ -235,10 +235,10 @@ def gate_decision(instance: DagsterInstance, spec: LifecycleSpec, result: dict[s
         tolerance=spec.tolerance,
         failed_data_checks=failed_data_checks(instance, spec),
         higher_is_better=spec.higher_is_better,
-        intervals=result.get("challenger_intervals"),
-        positives=result.get("holdout_positives"),
-        min_positives=spec.confidence.min_positives,
-        level=spec.confidence.level,
+        intervals=result.get("challenger_intervals") if spec.confidence else None,
+        positives=result.get("holdout_positives") if spec.confidence else None,
+        min_positives=spec.confidence.min_positives if spec.confidence else 0,
+        level=spec.confidence.level if spec.confidence else 0.90,
     )
 
 
@@ -250,7 +250,7 @@ def holdout_intervals(
     from assets.lifecycle.confidence import count_positives, group_bootstrap
 
     positives = count_positives(frame, holdout.labels, spec.task, holdout.label_column)
-    if positives < spec.confidence.min_positives or not spec.thresholds:
+    if spec.confidence is None or positives < spec.confidence.min_positives or not spec.thresholds:
         return positives, {}
     rows = frame.reset_index(drop=True)
     scored = predictions.reset_index(drop=True)

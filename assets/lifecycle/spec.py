@@ -142,9 +142,10 @@ class LifecycleSpec:
 
     #: Holdout and validation by time (see :class:`TemporalHoldout`); None: by a hash of the id.
     temporal_holdout: TemporalHoldout | None = None
-    #: How sure the holdout must let the gate be (bootstrap over groups, a floor on positives): one
-    #: rule for every use case, see :mod:`assets.lifecycle.confidence`.
-    confidence: ConfidenceRule = field(default_factory=ConfidenceRule)
+    #: How sure the holdout must let the gate be (bootstrap over groups, a floor on positives), see
+    #: :mod:`assets.lifecycle.confidence`. None: thresholds on the point estimate (today every use case;
+    #: switching it on waits for demo samples and test data with 30 positives in the holdout).
+    confidence: ConfidenceRule | None = None
 
     def group_keys(self, frame: pd.DataFrame, id_column: str) -> pd.Series:
         """What the holdout and validation hashes are drawn on: the group column, else the id."""
