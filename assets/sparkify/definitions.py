@@ -1,5 +1,5 @@
 """Sparkify churn: landed event logs → per-file Spark cleaning → events (GX checks) → per-user
-features as of weekly cutoffs, labels after them → the shared lifecycle (Spark MLlib random forest and
+features as of cutoffs every few days, labels after them → the shared lifecycle (Spark MLlib random forest and
 logistic regression against gradient boosting, PR AUC of churn) → champion → customer metrics in a
 SQL database → the loop (events on ``sparkify.events``, users rescored from their history).
 
@@ -189,7 +189,10 @@ def _streamed_events(session: Any) -> Any:
 
 class FeaturesConfig(Config):
     horizon_days: float = Field(default=30, description="Label: a cancellation within this many days.")
-    every_days: float = Field(default=7, description="Days between observation cutoffs.")
+    every_days: float = Field(
+        default=7,
+        description="Days between observation cutoffs (rows a user repeats unchanged are kept once).",
+    )
     buckets: int = Field(default=16, description="User buckets Spark groups the feature work by.")
 
 
@@ -232,8 +235,8 @@ def build_examples(
     group_name=USE_CASE,
     ins={"events": AssetIn(EVENTS)},
     kinds={"spark", "pandas", "parquet"},
-    description="Per-user features from the events before weekly cutoffs, as of each user's last event "
-    "before it (as served), label = a Cancellation Confirmation within the horizon after; users "
+    description="Per-user features from the events before cutoffs every few days, as of each user's "
+    "last event before it (as served), label = a Cancellation Confirmation within the horizon after; users "
     "cancelled before a cutoff left out.",
 )
 def sparkify_user_features(

@@ -37,7 +37,11 @@ COUNTED_PAGES: dict[str, str] = {
     "Help": "help",
     "Settings": "settings",
     "Downgrade": "downgrade",
+    "Submit Downgrade": "submit_downgrade",
     "Upgrade": "upgrade",
+    # Visits of the cancel page itself (eventsim: Cancel is followed by the confirmation at once, so
+    # one before a cutoff without a confirmation is a user who turned back).
+    "Cancel": "cancel_page",
 }
 OPERATING_SYSTEMS = ("windows", "mac", "linux", "iphone", "ipad", "android")
 FEATURE_NAMES: tuple[str, ...] = (
@@ -54,6 +58,10 @@ FEATURE_NAMES: tuple[str, ...] = (
     "days_active",
     "songs_last_7d",
     "songs_last_7d_share",
+    "songs_trend_7d",
+    "events_per_active_day",
+    "adverts_per_session",
+    "adverts_per_day",
     "thumbs_down_share",
     "paid",
     "level_changes",
@@ -209,13 +217,20 @@ def _activity_features(rows: _UserRows) -> dict[str, np.ndarray]:
     out["days_active"] = rows.distinct(ts // DAY_MS)
     out["songs_last_7d"] = rows.count(songs & (ts >= rows.cutoff[rows.codes] - 7 * DAY_MS))
     out["songs_last_7d_share"] = out["songs_last_7d"] / np.maximum(out["n_songs"], 1.0)
+    out["events_per_active_day"] = out["n_events"] / np.maximum(out["days_active"], 1.0)
+    # eventsim's cancellations mostly follow an advert (Roll Advert -> Cancel): adverts a session
+    # shows, times sessions a day (in _time_features), is the exposure that drives free users' churn.
+    out["adverts_per_session"] = out["n_adverts"] / n_sessions
     thumbs = out["n_thumbs_up"] + out["n_thumbs_down"]
     out["thumbs_down_share"] = np.where(thumbs > 0, out["n_thumbs_down"] / np.maximum(thumbs, 1), 0.0)
     return out
 
 
-def _time_features(rows: _UserRows, n_sessions: np.ndarray) -> dict[str, np.ndarray]:
-    """First and last event, account age and sessions per day, all relative to ``as_of``."""
+def _time_features(rows: _UserRows, activity: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """First and last event, account age, sessions and adverts per day, and the recent trend (songs a
+    day in the last 7 days against the days before them, as a log ratio: 0 is steady), all relative
+    to ``as_of``."""
+    n_sessions = activity["n_sessions"]
     ts, cutoff = rows.ts, rows.cutoff
     first_ts = ts[rows.starts]
     last_ts = ts[rows.ends]
@@ -223,8 +238,12 @@ def _time_features(rows: _UserRows, n_sessions: np.ndarray) -> dict[str, np.ndar
     np.fmax.at(registration, rows.codes, pd.to_numeric(rows.column("registration"), errors="coerce"))
     registration = np.where(np.isfinite(registration), registration, first_ts)
     span_days = np.maximum((cutoff - np.minimum(first_ts, registration)) / DAY_MS, 1.0)
+    recent_rate = activity["songs_last_7d"] / 7.0
+    earlier_rate = (activity["n_songs"] - activity["songs_last_7d"]) / np.maximum(span_days - 7.0, 1.0)
     return {
         "sessions_per_day": n_sessions / span_days,
+        "adverts_per_day": activity["adverts_per_session"] * n_sessions / span_days,
+        "songs_trend_7d": np.log1p(recent_rate) - np.log1p(earlier_rate),
         "days_since_registration": (cutoff - registration) / DAY_MS,
         "days_since_last_event": (cutoff - last_ts) / DAY_MS,
         "first_ts": first_ts,
@@ -268,7 +287,7 @@ def user_features(events: pd.DataFrame, as_of: object = None) -> pd.DataFrame:
     if not len(rows.codes):
         return pd.DataFrame(columns=[*FEATURE_NAMES, *PROFILE_COLUMNS], index=rows.users)
     activity = _activity_features(rows)
-    out = {**activity, **_time_features(rows, activity["n_sessions"]), **_profile_features(rows)}
+    out = {**activity, **_time_features(rows, activity), **_profile_features(rows)}
     return pd.DataFrame(out, index=rows.users)[[*FEATURE_NAMES, *PROFILE_COLUMNS]]
 
 

@@ -146,6 +146,16 @@ def _balanced_weights(y: np.ndarray) -> np.ndarray:
     return np.where(y == 1, len(y) / (2 * positives), len(y) / (2 * negatives))
 
 
+def _row_weights(train_df: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+    """Balanced classes, and every user the same total weight whatever their number of cutoffs: a
+    user active at twenty cutoffs would otherwise count twenty times as much as one seen once. Mean 1."""
+    if "userId" not in train_df.columns:
+        return _balanced_weights(y)
+    per_user = train_df["userId"].astype(str).map(train_df["userId"].astype(str).value_counts())
+    weights = _balanced_weights(y) / per_user.to_numpy(dtype=float)
+    return weights * len(weights) / weights.sum()
+
+
 def train_hist_gradient_boosting(train_df: pd.DataFrame, labels: list[str], seed: int = 0) -> SparkifyModel:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -157,9 +167,8 @@ def train_hist_gradient_boosting(train_df: pd.DataFrame, labels: list[str], seed
             max_depth=3,
             min_samples_leaf=int(np.clip(len(x) // 50, 5, 40)),
             l2_regularization=1.0,
-            class_weight="balanced",
             random_state=seed,
-        ).fit(x, y)
+        ).fit(x, y, sample_weight=_row_weights(train_df, y))
     return SparkifyModel(SklearnChurn(estimator))
 
 
@@ -171,7 +180,7 @@ def _spark_frame(train_df: pd.DataFrame, labels: list[str]) -> tuple[Any, np.nda
     x, y = _xy(train_df, labels)
     medians = np.nan_to_num(np.nanmedian(x.to_numpy(dtype=float), axis=0), nan=0.0)
     filled = x.fillna(pd.Series(medians, index=x.columns)).assign(_label=y.astype(float))
-    filled["_weight"] = _balanced_weights(y)
+    filled["_weight"] = _row_weights(train_df, y)
     spark = SparkSession.builder.getOrCreate()
     frame = spark.createDataFrame(filled)
     assembled = VectorAssembler(inputCols=list(MODEL_FEATURES), outputCol="_features").transform(frame)
