@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home")
     parser.add_argument("--truth")
     parser.add_argument("--real", help="a real eventsim log folder (log_data/**/*.json)")
-    parser.add_argument("--every", type=float, default=7.0, help="days between cutoffs (--real)")
+    parser.add_argument("--every", type=float, default=1.0, help="days between cutoffs (--real)")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--horizon", type=float, default=30.0)
     args = parser.parse_args(argv)

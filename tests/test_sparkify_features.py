@@ -82,12 +82,18 @@ def test_labels_come_after_the_cutoff_and_cancelled_users_leave(logs, labelled) 
     assert len(cancelled) > 10 and (labelled["churn"] == "churn").sum() > 10
     when = labelled["userId"].map(cancelled)
     churn = labelled["churn"] == "churn"
-    # As served: as of the user's last event before the cutoff, the horizon counted from there.
+    # Features as served: as of the user's last event before the cutoff; the label, as the judge
+    # asks it: a cancellation in the horizon after the cutoff.
     assert (labelled["as_of"] <= labelled["cutoff"]).all()
     assert (labelled["as_of"] == labelled["last_ts"] + 1).all()
-    assert ((when >= labelled["as_of"]) & (when < labelled["as_of"] + HORIZON * DAY_MS)).eq(churn).all()
+    assert ((when >= labelled["cutoff"]) & (when < labelled["cutoff"] + HORIZON * DAY_MS)).eq(churn).all()
     assert not (when < labelled["cutoff"]).any()  # cancelled before the cutoff: excluded
-    assert labelled["example_id"].is_unique and not labelled.duplicated(["userId", "as_of"]).any()
+    assert labelled["example_id"].is_unique and not labelled.duplicated(["userId", "cutoff"]).any()
+    # Every user with events before a cutoff who has not cancelled is a row at that cutoff.
+    for cutoff, rows in labelled.groupby("cutoff"):
+        before = events[events["ts"] < cutoff]
+        alive = set(before["userId"]) - {""} - set(cancelled[cancelled < cutoff].index)
+        assert set(rows["userId"]) == alive
 
 
 def test_pyfunc_returns_one_row_per_user_alone_or_mixed(logs, model) -> None:

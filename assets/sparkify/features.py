@@ -312,11 +312,16 @@ def weekly_cutoffs(first_ts: int, last_ts: int, horizon_days: float, every_days:
 def examples(
     events: pd.DataFrame, cutoffs: list[int], horizon_days: float, cancelled: pd.Series | None = None
 ) -> pd.DataFrame:
-    """One labelled row per (user, cutoff): features from the events before the cutoff, **as of the
-    user's last event before it** (``as_of`` = that ``ts`` + 1 ms, exactly as the served pyfunc sees a
-    user: as of their latest ``ts``), ``churn`` = a Cancellation Confirmation in
-    ``[as_of, as_of + horizon)``. Users who cancelled before the cutoff are excluded; a user silent
-    since an earlier cutoff (same ``as_of``) keeps only the first of these identical rows.
+    """One labelled row per (user, cutoff), for every user with events before the cutoff who has not
+    cancelled by then: features from those events, **as of the user's last event before it**
+    (``as_of`` = that ``ts`` + 1 ms, exactly as the served pyfunc sees a user's events: as of their
+    latest ``ts``), ``churn`` = a Cancellation Confirmation in ``[cutoff, cutoff + horizon)``.
+
+    This is the question a user of the scores asks on a given day ("who of my customers cancels in
+    the next 30 days?") and how the champion is judged: every customer, silent ones included, at
+    each cutoff. A user silent since an earlier cutoff therefore repeats identical features with a
+    label that can change (more likely "stay" the longer they stay away); the trainers weight rows so
+    that each user counts once in total, whatever their number of cutoffs.
 
     ``cancelled`` (first cancellation per user) defaults to the one in ``events``; pass it when
     ``events`` is a slice of users whose cancellation may be elsewhere (it never is: a user is one
@@ -332,9 +337,9 @@ def examples(
             continue
         as_of = features["last_ts"].astype("int64") + 1
         when = cancelled.reindex(features.index)
-        alive = when.isna() | (when >= as_of)
-        features, when, as_of = features[alive.to_numpy()], when[alive.to_numpy()], as_of[alive.to_numpy()]
-        label = (when >= as_of) & (when < as_of + horizon)
+        alive = (when.isna() | (when >= cutoff)).to_numpy()
+        features, when, as_of = features[alive], when[alive], as_of[alive]
+        label = (when >= cutoff) & (when < cutoff + horizon)
         frames.append(
             features.reset_index().assign(
                 cutoff=cutoff, as_of=as_of.to_numpy(), churn=np.where(label.to_numpy(), "churn", "stay")
@@ -342,6 +347,6 @@ def examples(
         )
     if not frames:
         return pd.DataFrame(columns=list(EXAMPLE_COLUMNS))
-    out = pd.concat(frames, ignore_index=True).drop_duplicates(["userId", "as_of"], keep="first")
+    out = pd.concat(frames, ignore_index=True)
     day = pd.to_datetime(out["cutoff"], unit="ms", utc=True).dt.strftime("%Y-%m-%d")
     return out.assign(example_id=out["userId"] + "@" + day).reset_index(drop=True)

@@ -10,7 +10,11 @@ the rare class):
     pyfunc): the forest through :func:`assets.activity.model.forest_arrays`, the regression as its
     coefficients and intercept (MLlib reports them on the original scale).
 ``hist_gradient_boosting``
-    scikit-learn's gradient-boosted trees, the challenger (native NaN handling).
+    scikit-learn's gradient-boosted trees (native NaN handling).
+``volume_logistic_regression``
+    a logistic regression on a handful of usage counts (:data:`VOLUME_FEATURES`); on the real
+    eventsim log it ranks best, because eventsim's cancellations are a per-event chance and what a
+    user did so far is mostly noise beyond how much they used the service.
 
 **As of when.** A user's features describe the moment ``as_of``: by default the user's latest ``ts``
 in the input (so a user's risk is the same alone or mixed with others); an optional ``as_of`` column
@@ -132,6 +136,30 @@ class SparkifyModel(mlflow.pyfunc.PythonModel):
         )
 
 
+#: What :func:`train_volume_logistic_regression` reads: how much a user has used the service so far.
+#: On the real eventsim development log these counts are the signal (n_sessions alone ranks the
+#: 30-day cancellations at ROC AUC 0.66 over daily cutoffs) while the sixty-odd rates and shares mostly
+#: add noise: every model over all of them ranks worse (0.53-0.60) than this handful does.
+VOLUME_FEATURES: tuple[str, ...] = (
+    "n_sessions", "days_active", "n_events", "n_songs", "n_add_playlist", "n_thumbs_up",
+)  # fmt: skip
+
+
+@dataclass
+class VolumeLogistic:
+    """Logistic regression on ``log1p`` of :data:`VOLUME_FEATURES`, standardised (plain arrays)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coefficients: np.ndarray
+    intercept: float
+
+    def churn_proba(self, features: pd.DataFrame) -> np.ndarray:
+        x = np.log1p(np.maximum(features[list(VOLUME_FEATURES)].to_numpy(dtype=float), 0.0))
+        z = (np.nan_to_num(x, nan=0.0) - self.mean) / self.scale
+        return 1.0 / (1.0 + np.exp(-(z @ self.coefficients + self.intercept)))
+
+
 def _xy(train_df: pd.DataFrame, labels: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
     unknown = set(train_df["churn"].astype(str)) - set(labels)
     if unknown:
@@ -170,6 +198,22 @@ def train_hist_gradient_boosting(train_df: pd.DataFrame, labels: list[str], seed
             random_state=seed,
         ).fit(x, y, sample_weight=_row_weights(train_df, y))
     return SparkifyModel(SklearnChurn(estimator))
+
+
+def train_volume_logistic_regression(
+    train_df: pd.DataFrame, labels: list[str], seed: int = 0
+) -> SparkifyModel:
+    """Few features, little variance: the trainer that holds on the real log (module docstring)."""
+    from sklearn.linear_model import LogisticRegression
+
+    _, y = _xy(train_df, labels)
+    x = np.log1p(np.maximum(train_df[list(VOLUME_FEATURES)].to_numpy(dtype=float), 0.0))
+    x = np.nan_to_num(x, nan=0.0)
+    mean, scale = x.mean(axis=0), np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+    fitted = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(
+        (x - mean) / scale, y, sample_weight=_row_weights(train_df, y)
+    )
+    return SparkifyModel(VolumeLogistic(mean, scale, fitted.coef_[0], float(fitted.intercept_[0])))
 
 
 def _spark_frame(train_df: pd.DataFrame, labels: list[str]) -> tuple[Any, np.ndarray]:
@@ -218,6 +262,7 @@ TRAINERS = {
     "spark_random_forest": train_spark_random_forest,
     "spark_logistic_regression": train_spark_logistic_regression,
     "hist_gradient_boosting": train_hist_gradient_boosting,
+    "volume_logistic_regression": train_volume_logistic_regression,
 }
 
 
