@@ -230,7 +230,7 @@ def generate_sparkify(
         from resources.spark import SparkResource
 
         spark = SparkResource(master=settings.spark_master).spark_session
-        report = generate_spark(spark, Path(out_dir), users, days, seed)
+        report = generate_spark(spark, Path(out_dir), users, days, seed, first_id=first_id)
     else:
         report = generate_local(Path(out_dir), users, days, seed, first_id=first_id)
     click.echo(

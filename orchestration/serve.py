@@ -279,6 +279,7 @@ class Server:
         from dagster._grpc.client import DagsterGrpcClient
 
         deadline = time.monotonic() + self.code_server_timeout
+        last_error: Exception | None = None
         while time.monotonic() < deadline:
             self.check_children()
             if port_answers(CODE_SERVER_HOST, port):
@@ -289,10 +290,10 @@ class Server:
                     return
                 except DagsterUserCodeProcessError as exc:
                     raise ServeError(f"the code server could not load {DEFINITIONS_MODULE}:\n{exc}") from exc
-                except Exception:  # noqa: BLE001, S110 - not answering yet
-                    pass
+                except Exception as exc:  # noqa: BLE001 - not answering yet; kept for the report
+                    last_error = exc
             time.sleep(0.5)
-        raise ServeError(f"the code server did not answer within {self.code_server_timeout:.0f}s")
+        raise ServeError(code_server_timeout_message(self.code_server_timeout, last_error))
 
     def wait_for_webserver(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -392,3 +393,11 @@ def serve(
     state = "on (running by default)" if server.sensors_on else "off (switch them on in the UI)"
     log(f"sensors       {state}")
     return server.run()
+
+
+def code_server_timeout_message(timeout: float, last_error: Exception | None) -> str:
+    """What a user reads when the code server never answered: the last real error, not only a time."""
+    message = f"the code server did not answer within {timeout:.0f}s"
+    if last_error is None:
+        return f"{message} (its port never opened)"
+    return f"{message}; the last error was {type(last_error).__name__}: {str(last_error)[:500]}"

@@ -178,9 +178,10 @@ class KafkaResource(ConfigurableResource):
             try:
                 admin.create_topics([topic])
             except TopicAlreadyExistsError:
-                return False
-            finally:
                 _EXISTING_TOPICS.add((self.bootstrap_servers, name))
+                return False
+            # Remembered only once it exists: a failed creation (raised above) is tried again.
+            _EXISTING_TOPICS.add((self.bootstrap_servers, name))
             return True
         finally:
             admin.close()

@@ -157,3 +157,18 @@ class SparkResource(ConfigurableResource):
     @property
     def spark_context(self) -> Any:
         return self.spark_session.sparkContext
+
+
+def project_spark_session() -> Any:
+    """The session for code that holds no ``spark`` resource (trainers called through the trainer
+    contract): the active one when a step already started it, else one started exactly as the
+    project's ``SparkResource`` (``SPARK_MASTER``, packages, S3 settings). A bare
+    ``SparkSession.builder.getOrCreate()`` would silently ignore all of those."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    from resources import build_resources
+
+    return build_resources(resolved=True)["spark"].spark_session

@@ -88,3 +88,17 @@ def test_consumer_group_commits_resume_where_it_left(kafka_env: Settings) -> Non
     assert sorted(drain(10)) == list(range(10))
     kafka.send_json(topic, [{"n": i} for i in range(10, 15)])
     assert sorted(drain(5)) == list(range(10, 15))  # committed offsets: nothing is read twice
+
+
+def test_a_topic_whose_creation_failed_is_not_remembered_as_existing(kafka_env: Settings) -> None:
+    """Issue 22 (14): the cache of existing topics took a topic in even when creating it raised, so
+    every later ``ensure_topic`` said "exists" and producing to it went on failing."""
+    import pytest
+
+    kafka = _resource(kafka_env)
+    topic = f"bad-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(Exception):  # noqa: B017 - the broker's refusal, whatever kafka-python calls it
+        kafka.ensure_topic(topic, config={"cleanup.policy": "not-a-policy"})
+    assert topic not in KafkaAdminClient(bootstrap_servers=kafka_env.kafka_bootstrap_servers).list_topics()
+    assert kafka.ensure_topic(topic) is True  # tried again, and created this time
+    assert topic in kafka.admin().list_topics()

@@ -92,3 +92,15 @@ def test_shared_slice_is_clean(spark) -> None:
 def test_file_day() -> None:
     assert file_day("sparkify/log_data/2018/11/2018-11-01-events.json") == "2018-11-01"
     assert file_day("sparkify/mini_sparkify_event_data.json") is None
+
+
+def test_events_without_session_fields_are_not_duplicates_of_each_other(spark, tmp_path: Path) -> None:
+    """Issue 22 (8): lines without ``sessionId``/``itemInSession`` fell into one window partition
+    and all but one became ``duplicate_event``. Only the same key at the same ``ts`` is a duplicate."""
+    lines = [_line(sessionId=None, itemInSession=None, ts=GOOD["ts"] + i) for i in range(5)]
+    lines.append(_line(sessionId=None, itemInSession=None, ts=GOOD["ts"]))  # a true duplicate
+    path = tmp_path / "2018-11-30-events.json"
+    path.write_text("\n".join(lines))
+    counts = clean_file(spark, str(path), "sparkify/2018-11-30-events.json").counts
+    assert counts["rows_in"] == 6 and counts["user_events"] == 5
+    assert counts["quarantined_duplicate_event"] == 1

@@ -126,3 +126,19 @@ def test_spark_generation_writes_the_same_format_by_shards(spark, tmp_path: Path
     first, _ = generate_frames(60, 2, 4 * 1_000_003, START, first_id=1, first_session=1)
     assert len(first) and set(lines_by_day(first)["line"]) <= set(lines)
     assert first["sessionId"].max() < SESSION_STRIDE
+
+
+def test_spark_generation_honours_the_first_id(spark, tmp_path: Path) -> None:
+    """Issue 22 (10): ``--first-id`` was ignored on the Spark path, so generated ids collided with
+    real data's and merged different users' events."""
+    generate_spark(spark, tmp_path, 90, 2, seed=4, start=START, shard_users=60, first_id=100_001)
+    records = [
+        json.loads(line)
+        for f in sorted((tmp_path / "log_data").rglob("*.json"))
+        for line in f.read_text().split("\n")
+    ]
+    users = {int(r["userId"]) for r in records if r["userId"] != ""}
+    assert min(users) >= 100_001 and max(users) <= 100_090
+    assert min(int(r["sessionId"]) for r in records) >= 100_001
+    truth = pd.read_csv(tmp_path / "truth" / "users.csv", dtype={"userId": str})
+    assert set(truth["userId"].astype(int)) == set(range(100_001, 100_091))

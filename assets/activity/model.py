@@ -231,9 +231,9 @@ def forest_arrays(
     ``scratch_dir`` receives the saved model (a temporary local directory by default; give a shared
     path such as ``s3a://`` when the executors are on other machines).
     """
-    from pyspark.sql import SparkSession
+    from resources.spark import project_spark_session
 
-    spark = SparkSession.builder.getOrCreate()
+    spark = project_spark_session()
     directory = scratch_dir or tempfile.mkdtemp(prefix="activity-rf-")
     try:
         model.write().overwrite().save(directory)
@@ -246,9 +246,9 @@ def forest_arrays(
 
 def train_spark_random_forest(train_df: pd.DataFrame, labels: list[str], seed: int = 0) -> ActivityModel:
     """The trainer-contract entry: features in pandas, the forest fitted by Spark (the current session)."""
-    from pyspark.sql import SparkSession
+    from resources.spark import project_spark_session
 
-    spark = SparkSession.builder.getOrCreate()
+    spark = project_spark_session()
     windows, units = training_windows(train_df)
     features = window_features(windows).assign(**{LABEL_COLUMN: train_df[LABEL_COLUMN].to_numpy()})
     return fit_spark_random_forest(spark.createDataFrame(features), labels, seed, input_units=units)

@@ -105,9 +105,10 @@ def train_spark_linear_svc(
     """The seed's classifier: ``OneVsRest(LinearSVC)`` on the 0.5 s view (the current Spark session)."""
     from pyspark.ml.classification import LinearSVC, OneVsRest
     from pyspark.ml.linalg import Vectors
-    from pyspark.sql import SparkSession
 
-    spark = SparkSession.builder.getOrCreate()
+    from resources.spark import project_spark_session
+
+    spark = project_spark_session()
     y = label_indices(train_df, labels)
     present = np.unique(y)
     local = {c: i for i, c in enumerate(present)}  # Spark wants labels 0..k-1

@@ -14,7 +14,8 @@ Every line of a file is one of: a **user event** (auth ``Logged In`` or ``Cancel
 ``logged_in_without_user``
     auth ``Logged In``/``Cancelled`` but ``userId`` missing or empty;
 ``duplicate_event``
-    a second line with the same ``(userId, sessionId, itemInSession)`` in the file (the first kept).
+    a second line with the same ``(userId, sessionId, itemInSession, ts)`` in the file (the first
+    kept); events without a session or item are only duplicates of an event at the same ``ts``.
 
 Each line is parsed once with ``from_json`` straight into the explicit schema; the few lines it
 refuses are parsed again to tell a wrongly typed field from a line that is no JSON object (see
@@ -33,6 +34,9 @@ from assets.sparkify.events import FIELD_TYPES, FIELDS, USER_AUTHS, spark_schema
 SLOT_TABLES = ("events_slots", "anonymous_slots", "quarantine")
 REASONS = ("not_json", "wrong_types", "no_ts", "logged_in_without_user", "duplicate_event")
 EVENT_KEY = ("userId", "sessionId", "itemInSession")
+#: What makes two lines one event: the key *and* its time. By the key alone, events that lack
+#: ``sessionId``/``itemInSession`` (nulls group together) would all but one become duplicates.
+DUPLICATE_KEY = (*EVENT_KEY, "ts")
 #: The day a daily file's name says (``2018-11-01-events.json``).
 DAY_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
@@ -101,14 +105,14 @@ def parse_lines(lines: Any) -> Any:
 
 
 def mark_duplicates(rows: Any) -> Any:
-    """The second and later clean lines of one ``(userId, sessionId, itemInSession)`` become
-    ``duplicate_event`` (the earliest ``ts``, then the smallest line, kept); the raw line is kept
+    """The second and later clean lines of one :data:`DUPLICATE_KEY` become ``duplicate_event``
+    (the smallest line kept); the raw line is kept
     only where the quarantine needs it: a kept line is its typed fields, and carrying every raw line
     on (checkpoints, the events tables) would double what Spark stores."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    key = Window.partitionBy(*EVENT_KEY).orderBy("ts", "raw")
+    key = Window.partitionBy(*DUPLICATE_KEY).orderBy("raw")
     clean = F.col("reason").isNull()
     ranked = rows.withColumn("_n", F.when(clean, F.row_number().over(key)))
     reason = F.when(clean & (F.col("_n") > 1), F.lit("duplicate_event")).otherwise(F.col("reason"))

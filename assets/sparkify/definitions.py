@@ -101,10 +101,18 @@ def sparkify_file(
     counts = {k: v for k, v in result.items() if isinstance(v, int)}
     if counts["rows_quarantined"]:
         context.log.warning(f"{key}: {counts['rows_quarantined']} lines quarantined: {counts}")
+    expected = context.run.tags.get(OBJECT_VERSION_TAG)
+    if read.changed:
+        context.log.warning(
+            f"{key} was replaced after the landing sensor saw version {expected}: ingested the current "
+            f"version {read.version} in full (the sensor requests it too; that run rewrites this slot)"
+        )
     meta: dict[str, Any] = {
         **counts,
         "source": MetadataValue.path(object_store.uri(key)),
         "object_version": read.version,
+        "requested_version": expected or "none (not started by the landing sensor)",
+        "version_changed": read.changed,
         "spark_launch": settings.spark_launch,
         "spark_master": result.get("spark_master", settings.spark_master),
         "outputs": MetadataValue.json(result["paths"]),
@@ -134,7 +142,7 @@ def _slot_paths(table: str, slots: set[str]) -> list[str]:
 def sparkify_events(
     context: AssetExecutionContext, spark: SparkResource, object_store: ObjectStoreResource
 ) -> LabelledTable:
-    from assets.sparkify.cleaning import EVENT_KEY
+    from assets.sparkify.cleaning import DUPLICATE_KEY
     from assets.sparkify.events import spark_schema
     from assets.sparkify.quality import profile_events
 
@@ -147,7 +155,7 @@ def sparkify_events(
     schema = spark_schema().simpleString()[len("struct<") : -1].replace(":", " ")
     read = session.read.schema(f"{schema}, {extra}")
     raw = read.parquet(*event_paths).unionByName(_streamed_events(session))
-    events = raw.dropDuplicates(list(EVENT_KEY)).localCheckpoint()
+    events = raw.dropDuplicates(list(DUPLICATE_KEY)).localCheckpoint()
     anonymous_paths = _slot_paths("anonymous_slots", slots)
     anonymous = read.parquet(*anonymous_paths) if anonymous_paths else session.createDataFrame([], raw.schema)
     events.write.mode("overwrite").parquet(str(tables_dir() / "events"))

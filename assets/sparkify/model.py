@@ -219,13 +219,14 @@ def train_volume_logistic_regression(
 def _spark_frame(train_df: pd.DataFrame, labels: list[str]) -> tuple[Any, np.ndarray]:
     """(Spark DataFrame of NaN-filled features, label, weight; the medians used to fill)."""
     from pyspark.ml.feature import VectorAssembler
-    from pyspark.sql import SparkSession
+
+    from resources.spark import project_spark_session
 
     x, y = _xy(train_df, labels)
     medians = np.nan_to_num(np.nanmedian(x.to_numpy(dtype=float), axis=0), nan=0.0)
     filled = x.fillna(pd.Series(medians, index=x.columns)).assign(_label=y.astype(float))
     filled["_weight"] = _row_weights(train_df, y)
-    spark = SparkSession.builder.getOrCreate()
+    spark = project_spark_session()
     frame = spark.createDataFrame(filled)
     assembled = VectorAssembler(inputCols=list(MODEL_FEATURES), outputCol="_features").transform(frame)
     return assembled, medians

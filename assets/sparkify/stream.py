@@ -70,7 +70,7 @@ def with_history(records: pd.DataFrame, history: pd.DataFrame | None = None) -> 
     both["userId"] = both["userId"].astype(str)
     for column in ("ts", "sessionId", "itemInSession"):
         both[column] = pd.to_numeric(both[column], errors="coerce")
-    return both.drop_duplicates(list(EVENT_KEY), keep="last")
+    return both.drop_duplicates([*EVENT_KEY, "ts"], keep="last")  # the key and its time, as cleaning
 
 
 def score_with_history(
@@ -100,7 +100,10 @@ def resolved_outcomes(horizon_days: float = HORIZON_DAYS) -> int:
     first_scored = records.groupby(records["userId"].astype(str))["ts"].min()
     latest = int(records["ts"].max())
     if events_table_path().exists():
-        latest = max(latest, int(user_history(list(first_scored.index))["ts"].max() or 0))
+        # No scored user in the events table: an empty max is NaN, which ``or 0`` does not catch.
+        landed = pd.to_numeric(user_history(list(first_scored.index))["ts"]).max()
+        if pd.notna(landed):
+            latest = max(latest, int(landed))
     cancelled = set(records.loc[records["page"] == CANCEL_PAGE, "userId"].astype(str))
     passed = first_scored + int(horizon_days * DAY_MS) <= latest
     return int((passed | first_scored.index.isin(cancelled)).sum())

@@ -19,12 +19,15 @@ def run_cleaning_job(clean: Callable[[Any, dict[str, Any]], dict[str, Any]], sou
     with open_dagster_pipes() as pipes:
         job = pipes.extras["job"]
         session = SparkSession.builder.getOrCreate()
-        source = job[source_key]
-        pipes.log.info(f"cleaning {source} on {session.sparkContext.master}")
-        result = clean(session, job)
-        pipes.log.info(
-            f"{source}: {result['rows_in']} rows in, {result['rows_kept']} kept, "
-            f"{result['rows_quarantined']} quarantined"
-        )
-        pipes.report_custom_message({RESULT_KEY: {**result, "spark_master": session.sparkContext.master}})
-        session.stop()
+        try:
+            source = job[source_key]
+            pipes.log.info(f"cleaning {source} on {session.sparkContext.master}")
+            result = clean(session, job)
+            pipes.log.info(
+                f"{source}: {result['rows_in']} rows in, {result['rows_kept']} kept, "
+                f"{result['rows_quarantined']} quarantined"
+            )
+            master = session.sparkContext.master
+            pipes.report_custom_message({RESULT_KEY: {**result, "spark_master": master}})
+        finally:  # a failed clean must not leave the job's executors held on the cluster
+            session.stop()
