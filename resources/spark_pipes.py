@@ -49,9 +49,35 @@ def spark_submit_command(settings: Settings, script: Path, app_name: str) -> lis
         spark_config=conf,
     ).resolved_config()
     command = [str(spark_home() / "bin" / "spark-submit"), "--master", config.pop("spark.master")]
+    secret = {k: config.pop(k) for k in [k for k in config if k in SECRET_CONF]}
+    if secret:
+        command += ["--properties-file", str(_secret_properties(settings, secret))]
     for key, value in config.items():
         command += ["--conf", f"{key}={value}"]
     return [*command, str(script)]
+
+
+#: Settings that carry credentials: never on a command line, where any local user reads them (ps).
+SECRET_CONF = frozenset(
+    f"spark.executorEnv.{name}"
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+)
+
+
+def _secret_properties(settings: Settings, secret: dict[str, str]) -> Path:
+    """A ``--properties-file`` readable by this user only (0600, in a 0700 folder), one per set of
+    values (named by their hash, so repeated jobs reuse it rather than leave copies behind)."""
+    import hashlib
+
+    folder = settings.data_dir("secrets")
+    folder.chmod(0o700)
+    body = "".join(f"{key} {value}\n" for key, value in sorted(secret.items()))
+    path = folder / f"spark-{hashlib.sha256(body.encode()).hexdigest()[:16]}.conf"
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(body)
+    return path
 
 
 def job_environment(settings: Settings) -> dict[str, str]:

@@ -76,11 +76,35 @@ def test_a_pipes_job_is_submitted_with_the_venv_python_and_the_settings(
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
     command = spark_submit_command(get_settings(), JOBS_DIR / "activity_clean.py", "flywheel-activity_clean")
     assert command[0].endswith("bin/spark-submit") and command[1:3] == ["--master", "spark://127.0.0.1:7077"]
-    confs = dict(c.split("=", 1) for c in command[4:-1:2])
+    confs = dict(command[i + 1].split("=", 1) for i, a in enumerate(command) if a == "--conf")
     assert confs["spark.pyspark.python"] == sys.executable
     assert confs["spark.jars.packages"].startswith("org.apache.hadoop:hadoop-aws:")
     assert confs["spark.hadoop.fs.s3a.endpoint"] == "http://127.0.0.1:9000"
     assert command[-1] == str(JOBS_DIR / "activity_clean.py") and Path(command[-1]).exists()
+
+
+def test_no_secret_reaches_the_spark_submit_command_line(
+    flywheel_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22 (12): with S3 direct on, the AWS secret and session token went into ``--conf
+    spark.executorEnv.*`` arguments, which any local user reads with ``ps``."""
+    import stat
+
+    from resources.spark_pipes import JOBS_DIR, spark_submit_command
+
+    monkeypatch.setenv("FLYWHEEL_S3_DIRECT", "on")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID0000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-value-that-must-not-leak")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-that-must-not-leak")
+    command = spark_submit_command(get_settings(), JOBS_DIR / "sparkify_clean.py", "flywheel-sparkify_clean")
+    line = " ".join(command)
+    assert "secret-value-that-must-not-leak" not in line and "session-token-that-must-not-leak" not in line
+    assert "AKIAEXAMPLEKEYID0000" not in line
+    properties = Path(command[command.index("--properties-file") + 1])
+    assert stat.S_IMODE(properties.stat().st_mode) == 0o600
+    text = properties.read_text()
+    assert "spark.executorEnv.AWS_SECRET_ACCESS_KEY secret-value-that-must-not-leak" in text
+    assert "spark.executorEnv.AWS_SESSION_TOKEN session-token-that-must-not-leak" in text
 
 
 def test_launch_setting_is_checked_and_the_dagster_url_names_its_driver(
