@@ -72,3 +72,21 @@ def test_dagster_instance_on_postgres(
     with sa.create_engine(url).connect() as conn:
         assert conn.execute(sa.text("select count(*) from runs where status = 'SUCCESS'")).scalar() == 1
     assert not list(settings.dagster_home.rglob("*.db")), "no SQLite storage beside Postgres"
+
+
+def test_the_embedded_server_asks_for_its_generated_password(postgres_server: PostgresServer) -> None:
+    """Issue 22 (13): the embedded cluster was initialised ``--auth=trust``, so any local user could
+    connect as the superuser. It now asks for a password (scram-sha-256), kept in a 0600 file."""
+    import stat
+
+    import psycopg2
+
+    assert stat.S_IMODE(postgres_server.password_file.stat().st_mode) == 0o600
+    assert len(postgres_server.password()) >= 24
+    with pytest.raises(psycopg2.OperationalError, match="password"):
+        psycopg2.connect(host="127.0.0.1", port=postgres_server.port(), user="flywheel", dbname="postgres")
+    with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
+        psycopg2.connect(
+            host="127.0.0.1", port=postgres_server.port(), user="flywheel", password="guess", dbname="postgres"
+        )
+    postgres_server.connect().close()  # with the generated one it connects

@@ -11,8 +11,10 @@ one), with one database per store:
 
 Postgres refuses to run as root, so when Flywheel runs as root (containers, CI) every server command
 runs as the unprivileged ``postgres`` user, who then owns the data folder. The server listens on the
-loopback interface only and trusts its local connections (an embedded development server, like the
-embedded Kafka broker); a deployment points the three URLs at its own managed Postgres instead.
+loopback interface only and asks for a password (``scram-sha-256``, socket and TCP alike): one
+generated at ``initdb``, kept in ``<FLYWHEEL_HOME>/postgres/password`` (mode 0600) and put in the
+URLs ``infra up`` prints. A deployment points the three URLs at its own managed Postgres instead.
+(A data folder initialised before passwords, with ``trust``, keeps working as it is.)
 
 Binaries: ``initdb`` / ``pg_ctl`` on ``PATH``, else the newest ``/usr/lib/postgresql/<v>/bin``
 (where Debian's ``postgresql`` package puts them), or ``FLYWHEEL_POSTGRES_BIN``.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -79,6 +82,7 @@ class PostgresServer:
         self.socket_dir = self.state_dir / "run"
         self.log_file = self.state_dir / "postgres.log"
         self.port_file = self.state_dir / "port"
+        self.password_file = self.state_dir / "password"
 
     # -- who runs the server ------------------------------------------------------------------
     @staticmethod
@@ -134,8 +138,33 @@ class PostgresServer:
         except (FileNotFoundError, ValueError):
             return free_port(HOST)
 
+    def password(self) -> str:
+        """The superuser's password, generated once (URL-safe characters, 0600 file; owned by the
+        service user when we are root, so that ``initdb`` running as that user can read it)."""
+        try:
+            return self.password_file.read_text().strip()
+        except FileNotFoundError:
+            pass
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(24)
+        descriptor = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(value + "\n")
+        if self._as_root():
+            entry = pwd.getpwnam(SERVICE_USER)
+            os.chown(self.password_file, entry.pw_uid, entry.pw_gid)
+        return value
+
     def url(self, database: str = "flywheel", driver: str = "postgresql") -> str:
-        return f"{driver}://{SUPERUSER}@{HOST}:{self.port()}/{database}"
+        return f"{driver}://{SUPERUSER}:{self.password()}@{HOST}:{self.port()}/{database}"
+
+    def connect(self, database: str = "postgres") -> object:
+        """A psycopg2 connection as the superuser."""
+        import psycopg2
+
+        return psycopg2.connect(
+            host=HOST, port=self.port(), user=SUPERUSER, password=self.password(), dbname=database
+        )
 
     def environment(self) -> dict[str, str]:
         """The variables that point every store at this server (what ``infra up`` prints)."""
@@ -156,8 +185,10 @@ class PostgresServer:
         self._give_to_service_user()
         if self.initialised:
             return
+        self.password()  # generated before initdb reads it
         self._pg(
-            "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, "--auth=trust",
+            "initdb", "-D", str(self.data_dir), "-U", SUPERUSER, f"--pwfile={self.password_file}",
+            "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
             "--encoding=UTF8", "--no-locale", "--no-instructions",
         )  # fmt: skip
 
@@ -190,9 +221,7 @@ class PostgresServer:
 
     def create_database(self, name: str) -> str:
         """Create database ``name`` unless it exists; returns its URL."""
-        import psycopg2
-
-        conn = psycopg2.connect(host=HOST, port=self.port(), user=SUPERUSER, dbname="postgres")
+        conn = self.connect()
         try:
             conn.autocommit = True
             with conn.cursor() as cur:

@@ -104,9 +104,7 @@ def postgres_templates(postgres_server: PostgresServer) -> dict[str, str]:
 
 
 def _database_from(server: PostgresServer, name: str, template: str | None = None) -> str:
-    import psycopg2
-
-    conn = psycopg2.connect(host="127.0.0.1", port=server.port(), user="flywheel", dbname="postgres")
+    conn = server.connect()
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
