@@ -87,6 +87,10 @@ def test_the_embedded_server_asks_for_its_generated_password(postgres_server: Po
         psycopg2.connect(host="127.0.0.1", port=postgres_server.port(), user="flywheel", dbname="postgres")
     with pytest.raises(psycopg2.OperationalError, match="password authentication failed"):
         psycopg2.connect(
-            host="127.0.0.1", port=postgres_server.port(), user="flywheel", password="guess", dbname="postgres"
+            host="127.0.0.1",
+            port=postgres_server.port(),
+            user="flywheel",
+            password="guess",
+            dbname="postgres",
         )
     postgres_server.connect().close()  # with the generated one it connects
