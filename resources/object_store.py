@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -95,6 +96,12 @@ def _version_id(value: str | None) -> str | None:
     return None if value in (None, "", "null") else value
 
 
+#: Buckets seen versioned, by (endpoint, bucket): see :meth:`ObjectStoreResource._versioned`.
+_VERSIONED_BUCKETS: set[tuple[str, str]] = set()
+VERSIONING_ATTEMPTS = 4
+_NO_PERMISSION = frozenset({"AccessDenied", "403", "AllAccessDisabled", "MethodNotAllowed"})
+
+
 def _error_code(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
@@ -159,12 +166,31 @@ class ObjectStoreResource(ConfigurableResource):
         return sorted(out, key=lambda o: o.key)
 
     def _versioned(self, client, bucket: str) -> bool:
-        """Whether the bucket keeps object versions (a bucket we may not ask about is taken as not)."""
-        try:
-            status = client.get_bucket_versioning(Bucket=bucket).get("Status")
-        except Exception:  # noqa: BLE001 - botocore's ClientError; no permission means no version ids
-            return False
-        return status in ("Enabled", "Suspended")
+        """Whether the bucket keeps object versions.
+
+        An object's identity (version id, or etag:size) follows from this answer, so one throttled
+        call must not flip it: that made every landing sensor see every object as new, and the next
+        tick flip back. A bucket once versioned stays so (S3 can suspend versioning, never undo it),
+        so that answer is kept for the process; a transient error is retried, then, with no answer
+        kept, raised (the tick fails and the next one asks again) rather than guessed. Only a
+        refusal to tell (no permission) counts as "not versioned"."""
+        cache_key = (self.endpoint_url or "", bucket)
+        if cache_key in _VERSIONED_BUCKETS:
+            return True
+        for attempt in range(VERSIONING_ATTEMPTS):
+            try:
+                status = client.get_bucket_versioning(Bucket=bucket).get("Status")
+                break
+            except Exception as exc:  # botocore's ClientError / connection errors
+                if _error_code(exc) in _NO_PERMISSION:
+                    return False
+                if attempt == VERSIONING_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * 2**attempt)
+        if status in ("Enabled", "Suspended"):
+            _VERSIONED_BUCKETS.add(cache_key)
+            return True
+        return False
 
     def _list_s3(self, prefix: str) -> list[ObjectInfo]:
         """Current objects; with versioning on, from the version listing (the latest version of each

@@ -142,3 +142,47 @@ def test_versioned_bucket_objects_carry_their_version_id(s3_env: Settings) -> No
         assert snapshot.path.read_bytes() == b"x\n1\n2\n" and not snapshot.changed
     store.delete("activity/a.csv")  # a delete marker: the object is gone, its versions are not
     assert store.list("activity/") == [] and store.info("activity/a.csv") is None
+
+
+class _Throttled:
+    """The real (moto) client, with ``get_bucket_versioning`` throttled ``times`` times."""
+
+    def __init__(self, client, times: int) -> None:
+        self.client, self.times = client, times
+
+    def get_bucket_versioning(self, **kwargs):
+        if self.times > 0:
+            from botocore.exceptions import ClientError
+
+            self.times -= 1
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "throttled"}}, "GetBucketVersioning")
+        return self.client.get_bucket_versioning(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_a_throttled_versioning_call_never_changes_object_identities(
+    s3_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22 (9): one throttled ``GetBucketVersioning`` made every object's version switch from
+    its version id to etag:size, so every landing sensor re-ingested everything."""
+    import boto3
+
+    from resources import object_store
+
+    store = _store(s3_env)
+    bucket = s3_env.landing.split("/")[2]
+    raw = boto3.client("s3", endpoint_url=s3_env.aws_endpoint_url)
+    raw.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    store.write_bytes("flow/a.csv", b"time,value\n")
+    real = store._s3()
+    monkeypatch.setattr(object_store, "_VERSIONED_BUCKETS", set())
+    monkeypatch.setattr(ObjectStoreResource, "_s3", lambda self: _Throttled(real, 2))  # retried
+    first = {o.key: o.version for o in store.list("flow/")}
+    assert first["flow/a.csv"] == raw.head_object(Bucket=bucket, Key="raw/flow/a.csv")["VersionId"]
+    monkeypatch.setattr(ObjectStoreResource, "_s3", lambda self: _Throttled(real, 100))  # known now
+    assert {o.key: o.version for o in store.list("flow/")} == first
+    monkeypatch.setattr(object_store, "_VERSIONED_BUCKETS", set())  # nothing known, still throttled
+    with pytest.raises(Exception, match="throttled"):
+        store.list("flow/")
