@@ -75,9 +75,23 @@ def _png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
+def decompression_bomb(width: int = 20_000, height: int = 20_000) -> bytes:
+    """A ~60-byte PNG that declares a ``width`` x ``height`` RGB image (issue 22, item 1): Pillow
+    refuses it with ``DecompressionBombError``, which nothing caught."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
 @pytest.mark.parametrize(
     ("make", "reason"),
     [
+        (lambda raw: decompression_bomb(), "wrong_size"),
         (lambda raw: b"GIF89a" + raw[6:], "not_png"),
         (lambda raw: raw[: len(raw) // 2], "truncated"),
         (lambda raw: b"", "truncated"),

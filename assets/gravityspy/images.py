@@ -113,6 +113,8 @@ def read_rgb(data: bytes) -> np.ndarray:
             rgb = image.convert("RGB")
     except DecodeError:
         raise
+    except Image.DecompressionBombError as exc:  # a few bytes declaring a gigapixel image
+        raise DecodeError("wrong_size", f"decompression bomb: {str(exc)[:80]}") from exc
     except UnidentifiedImageError as exc:  # a PNG signature, then nothing Pillow can read
         raise DecodeError("truncated", str(exc)[:80]) from exc
     except (OSError, SyntaxError, ValueError) as exc:  # Pillow: "image file is truncated", bad CRC

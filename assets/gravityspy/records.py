@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from assets.gravityspy.images import VIEWS, DecodeError, content_hash, decode_png
+from assets.gravityspy.images import GRID_SHAPE, VIEWS, DecodeError, content_hash, decode_png
 
 ID_COLUMN = "id"
 IFO_COLUMN = "ifo"
@@ -99,6 +99,10 @@ def stream_record(record: dict[str, Any]) -> dict[str, Any]:
     if not _present(record.get(ID_COLUMN)):
         raise RecordError("missing_fields: id")
     grids = record_grids(record)
+    cells = GRID_SHAPE[0] * GRID_SHAPE[1]
+    for energy, grid in zip(ENERGY_COLUMNS, grids, strict=True):
+        if grid.size != cells:  # would pass here and fail the whole batch inside the model's reshape
+            raise RecordError(f"wrong_shape: {energy} has {grid.size} cells, the model reads {cells}")
     prepared = dict(record)
     for energy, grid in zip(ENERGY_COLUMNS, grids, strict=True):
         prepared[energy] = grid.tolist()

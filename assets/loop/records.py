@@ -112,6 +112,9 @@ def parse_message(value: bytes | None, schema: RecordSchema) -> tuple[dict[str, 
             record = prepare_record(record, schema)
         except ValueError as exc:
             return None, f"not_a_record: {str(exc)[:80]}"
+        except Exception as exc:  # noqa: BLE001 - any failure of one record is that record's (e.g.
+            # Pillow's DecompressionBombError on a decoded image): dead-lettered, never the batch's
+            return None, f"not_a_record: {type(exc).__name__}: {str(exc)[:80]}"
     missing = [f for f in (schema.key_field, *schema.required) if record.get(f) in (None, "")]
     if missing:
         shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")

@@ -132,6 +132,44 @@ def confidence(proba: np.ndarray, multilabel: bool) -> np.ndarray:
     return proba.max(axis=1)
 
 
+def predict_isolating(
+    score: Any, good: list[tuple[KafkaRecord, dict[str, Any]]]
+) -> tuple[list[tuple[KafkaRecord, dict[str, Any]]], pd.DataFrame, list[tuple[KafkaRecord, str]]]:
+    """``score(frame)`` on the records; when it raises, the batch is halved until the records that
+    make it fail are alone, and only those are returned as failed (``predict_failed: <error>``), so
+    one bad record no longer fails (and, rescored, stalls) its whole batch. A few bad records among
+    n cost about ``bad * log2(n)`` extra calls; a clean batch, one call. When *every* record fails
+    alone the fault is not in the records (a model or store that cannot answer): the first error is
+    raised, the run fails and is retried, and nothing is dead-lettered for it.
+    Returns (scored records, their output rows in order, failed records with reasons)."""
+    if not good:
+        return [], pd.DataFrame(), []
+    try:
+        return good, score(pd.DataFrame([r for _m, r in good])).reset_index(drop=True), []
+    except Exception as first:
+        kept, output, failed = _bisect(score, good, first)
+        if not kept and len(good) > 1:
+            raise first
+        return kept, output, failed
+
+
+def _bisect(score: Any, good: list, error: Exception) -> tuple[list, pd.DataFrame, list]:
+    """:func:`predict_isolating` on the halves of a batch that raised ``error``."""
+    if len(good) == 1:
+        reason = f"predict_failed: {type(error).__name__}: {str(error)[:120]}"
+        return [], pd.DataFrame(), [(good[0][0], reason)]
+    kept, outputs, failed = [], [], []
+    for half in (good[: len(good) // 2], good[len(good) // 2 :]):
+        try:
+            output = score(pd.DataFrame([r for _m, r in half])).reset_index(drop=True)
+            kept, outputs = kept + half, [*outputs, output]
+        except Exception as exc:  # noqa: BLE001 - a record's content; narrowed down below
+            k, o, f = _bisect(score, half, exc)
+            kept, failed = kept + k, failed + f
+            outputs += [o] if len(o) else []
+    return kept, (pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()), failed
+
+
 def score_messages(
     messages: Sequence[KafkaRecord],
     schema: RecordSchema,
@@ -148,10 +186,12 @@ def score_messages(
     good, poison = split_messages(messages, schema)
     # The fixed columns even when every message was poison, so the table always reads the same.
     predictions = pd.DataFrame(columns=list(PREDICTION_COLUMNS))
+    score = predict if predict is not None else model.predict
+    good, output, failed = predict_isolating(score, good)
+    poison += failed
     if good:
         kept, records = zip(*good, strict=True)
         frame = pd.DataFrame(list(records))
-        output = predict(frame) if predict is not None else model.predict(frame)
         scored_at = time.time()
         # One transposition of the kept messages (tuples) instead of a loop per column.
         _topics, partitions, offsets, _keys, values, stamps = zip(*kept, strict=True)
