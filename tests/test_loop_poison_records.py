@@ -62,7 +62,9 @@ def test_a_record_the_model_chokes_on_is_found_and_dead_lettered_alone() -> None
     records = [{"id": f"r{i}", "x": "boom" if i in (3, 17) else str(i)} for i in range(20)]
     batch = score_messages(_messages(records), schema, None, "1", "t", predict=model)
     assert list(batch.predictions["key"]) == [f"r{i}" for i in range(20) if i not in (3, 17)]
-    np.testing.assert_allclose(batch.predictions["proba__a"], [i / 100 for i in range(20) if i not in (3, 17)])
+    np.testing.assert_allclose(
+        batch.predictions["proba__a"], [i / 100 for i in range(20) if i not in (3, 17)]
+    )
     assert sorted(batch.deadletter["offset"]) == [3, 17]
     assert batch.deadletter["reason"].str.startswith("predict_failed: ValueError: cannot reshape").all()
 
