@@ -97,6 +97,13 @@ class Settings:
     #: The Gravity Spy classes a landed class folder may name (``FLYWHEEL_GRAVITYSPY_CLASSES``,
     #: comma-separated); None: the 22 classes of the Gravity Spy training set.
     gravityspy_classes: tuple[str, ...] | None = None
+    #: ``FLYWHEEL_GRAVITYSPY_STREAM_URIS=on``: streamed gravityspy records may name their views by
+    #: ``spectrogram_*_uri`` (inside the landing only); off by default, as a record that names a file
+    #: makes the scorer read it.
+    gravityspy_stream_uris: bool = False
+    #: Bytes one view named by URI may have (``FLYWHEEL_GRAVITYSPY_URI_MAX_BYTES``; a Gravity Spy PNG
+    #: is about 0.2 MB).
+    gravityspy_uri_max_bytes: int = 8_000_000
 
     def topic(self, use_case: str, kind: str = "records") -> str:
         """``<prefix><use_case>.<kind>``: ``records`` in, ``predictions`` and ``deadletter`` out."""
@@ -187,6 +194,9 @@ def get_settings() -> Settings:
             c.strip() for c in (_env("FLYWHEEL_GRAVITYSPY_CLASSES") or "").split(",") if c.strip()
         )
         or None,
+        gravityspy_stream_uris=(_env("FLYWHEEL_GRAVITYSPY_STREAM_URIS") or "off").lower()
+        in ("on", "1", "true", "yes"),
+        gravityspy_uri_max_bytes=_int_env("FLYWHEEL_GRAVITYSPY_URI_MAX_BYTES", 8_000_000),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 from pathlib import Path
 
 import mlflow.pyfunc
@@ -24,9 +25,13 @@ CLASSES = ["Blip", "Whistle"]
 PER_CLASS = 6  # trained on; the next ones are scored
 
 
-def _glitches(label: str) -> list[dict]:
+def _glitches(label: str, landing: Path) -> list[dict]:
+    """The shared PNGs of ``label``, landed (a view's URI may only name a file in the landing)."""
     found: dict[str, dict] = {}
-    for path in sorted((SHARED / label).glob("*.png")):
+    for source in sorted((SHARED / label).glob("*.png")):
+        path = landing / "gravityspy" / label / source.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, path)
         parsed = parse_key(f"gravityspy/{label}/{path.name}")
         entry = found.setdefault(parsed["id"], {"id": parsed["id"], "ifo": parsed["ifo"], "label": label})
         entry[f"spectrogram_{parsed['view']}_uri"] = str(path)
@@ -34,8 +39,16 @@ def _glitches(label: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def glitches() -> pd.DataFrame:
-    return pd.DataFrame([g for label in CLASSES for g in _glitches(label)[: PER_CLASS + 3]])
+def landing(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("gravityspy-landing")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLYWHEEL_LANDING", str(folder))
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def glitches(landing: Path) -> pd.DataFrame:
+    return pd.DataFrame([g for label in CLASSES for g in _glitches(label, landing)[: PER_CLASS + 3]])
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +114,7 @@ def test_loop_dead_letters_records_missing_a_view_or_undecodable(glitches: pd.Da
         "missing_view: spectrogram_4.0": {k: v for k, v in good.items() if k != "spectrogram_4.0"},
         "truncated: spectrogram_1.0": {**good, "spectrogram_1.0": base64.b64encode(png[:5000]).decode()},
         "not_base64: spectrogram_0.5": {**good, "spectrogram_0.5": "%%% not base64 %%%"},
-        "unreadable_uri: spectrogram_2.0_uri FileNotFoundError": {
+        "uri_not_allowed: spectrogram_2.0_uri (FLYWHEEL_GRAVITYSPY_STREAM_URIS is off)": {
             **{k: v for k, v in good.items() if k != "spectrogram_2.0"},
             "spectrogram_2.0_uri": "/nonexistent/x.png",
         },
@@ -112,14 +125,40 @@ def test_loop_dead_letters_records_missing_a_view_or_undecodable(glitches: pd.Da
         assert record is None and reason == f"not_a_record: {expected}", (expected, reason)
 
 
-def test_prepared_record_hash_matches_clean_grids(glitches: pd.DataFrame) -> None:
+def test_prepared_record_hash_matches_clean_grids(glitches: pd.DataFrame, monkeypatch) -> None:
     """A record that came through the stream has the content hash of the same glitch's clean row."""
+    monkeypatch.setenv("FLYWHEEL_GRAVITYSPY_STREAM_URIS", "on")
     row = _scored(glitches).iloc[0]
     from_uri = stream_record({"id": "a", **{c: row[c] for c in URI_COLUMNS}})
     from_b64 = stream_record(_base64_records(_scored(glitches).head(1)).iloc[0].to_dict() | {"id": "b"})
     assert from_uri["content_hash"] == from_b64["content_hash"]
     grid = decode_png(Path(row["spectrogram_0.5_uri"]).read_bytes()).reshape(-1)
     np.testing.assert_array_equal(np.asarray(from_uri["energy_0.5"], dtype=np.float32), grid)
+
+
+def test_a_view_uri_reads_only_a_landed_file_within_the_limit(
+    glitches: pd.DataFrame, landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22 (2): any local path (``/dev/zero``), any object the credentials reach, no size limit,
+    and reasons that told which paths exist. Now: inside the landing, a regular file, at most
+    ``FLYWHEEL_GRAVITYSPY_URI_MAX_BYTES``, one reason for every refusal; on the stream only when
+    ``FLYWHEEL_GRAVITYSPY_STREAM_URIS=on``."""
+    monkeypatch.setenv("FLYWHEEL_GRAVITYSPY_STREAM_URIS", "on")
+    schema = RECORD_SCHEMAS["gravityspy"]
+    good = {"id": "u", **{c: glitches.iloc[0][c] for c in URI_COLUMNS}}
+    assert parse_message(_message(good), schema)[1] is None
+    outside = tmp_path / "outside.png"
+    shutil.copyfile(glitches.iloc[0]["spectrogram_1.0_uri"], outside)
+    reasons = set()
+    refused = ["/dev/zero", "/etc/passwd", str(outside), f"{landing}/../outside.png"]
+    refused += [str(landing / "none.png"), "s3://another-bucket/key.png", "http://example.com/x.png"]
+    for uri in refused:
+        record, reason = parse_message(_message({**good, "spectrogram_1.0_uri": uri}), schema)
+        assert record is None, uri
+        reasons.add(reason)
+    assert reasons == {"not_a_record: unreadable_uri: spectrogram_1.0_uri (a landed file within the limit)"}
+    monkeypatch.setenv("FLYWHEEL_GRAVITYSPY_URI_MAX_BYTES", "1000")  # a landed PNG, but too large
+    assert parse_message(_message(good), schema)[1].startswith("not_a_record: unreadable_uri: spectrogram_")
 
 
 def test_time_shift_moves_time_not_frequency() -> None:

@@ -47,16 +47,53 @@ def _present(value: Any) -> bool:
     return not (isinstance(value, str) and not value.strip())
 
 
-def read_uri(uri: str) -> bytes:
-    """The bytes at a local path, ``file://`` URI or ``s3://bucket/key``."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("s3", "s3a"):
-        import boto3
+class UriRefused(ValueError):
+    """A view's URI that is outside the landing, not a plain file, or too large. One message for
+    all (the dead-letter reason must not tell which paths exist)."""
 
-        body = boto3.client("s3").get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
-        return body.read()
-    path = Path(parsed.path) if parsed.scheme == "file" else Path(uri)
-    return path.read_bytes()
+
+def read_uri(uri: str, max_bytes: int | None = None) -> bytes:
+    """The bytes of a landed object named by a local path, ``file://`` URI or ``s3://bucket/key``:
+    only inside the landing root (local) or the landing bucket and prefix (S3), only a regular file,
+    at most ``max_bytes`` (default ``FLYWHEEL_GRAVITYSPY_URI_MAX_BYTES``). Anything else raises
+    :class:`UriRefused`: a record must not make the scorer read ``/dev/zero``, ``/etc/...`` or any
+    object its credentials reach."""
+    from orchestration.settings import get_settings
+
+    settings = get_settings()
+    limit = settings.gravityspy_uri_max_bytes if max_bytes is None else max_bytes
+    parsed = urlparse(uri)
+    if settings.landing.startswith(("s3://", "s3a://")):
+        return _read_landed_object(settings, parsed, limit)
+    if parsed.scheme not in ("", "file"):
+        raise UriRefused("not a landing path")
+    root = Path(settings.landing).resolve()
+    path = Path(parsed.path if parsed.scheme == "file" else uri).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise UriRefused("outside the landing or not a file")
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise UriRefused(f"over {limit} bytes")
+    return data
+
+
+def _read_landed_object(settings: Any, parsed: Any, limit: int) -> bytes:
+    """An ``s3://`` view inside the landing bucket and prefix, checked for size before it is read."""
+    from resources.object_store import ObjectStoreResource, _split_s3
+
+    bucket, prefix = _split_s3(settings.landing)
+    key = parsed.path.lstrip("/")
+    if parsed.scheme not in ("s3", "s3a") or parsed.netloc != bucket or ".." in key.split("/"):
+        raise UriRefused("not in the landing bucket")
+    if prefix and not key.startswith(prefix.rstrip("/") + "/"):
+        raise UriRefused("not under the landing prefix")
+    store = ObjectStoreResource(landing=settings.landing, endpoint_url=settings.aws_endpoint_url)
+    relative = key[len(prefix.rstrip("/")) + 1 :] if prefix else key
+    info = store.info(relative)
+    if info is None or info.size > limit:
+        raise UriRefused("missing or too large")
+    return store.read_bytes(relative)
 
 
 def view_bytes(record: dict[str, Any], column: str) -> bytes:
@@ -73,8 +110,8 @@ def view_bytes(record: dict[str, Any], column: str) -> bytes:
     if _present(uri):
         try:
             return read_uri(str(uri))
-        except Exception as exc:  # noqa: BLE001 - missing file, no access: the record cannot be read
-            raise RecordError(f"unreadable_uri: {column}_uri {type(exc).__name__}") from exc
+        except Exception as exc:  # noqa: BLE001 - refused, missing, no access: one reason for all
+            raise RecordError(f"unreadable_uri: {column}_uri (a landed file within the limit)") from exc
     raise RecordError(f"missing_view: {column}")
 
 
@@ -94,10 +131,20 @@ def record_grids(record: dict[str, Any]) -> list[np.ndarray]:
     return grids
 
 
+def _stream_uris_allowed() -> bool:
+    from orchestration.settings import get_settings
+
+    return get_settings().gravityspy_stream_uris
+
+
 def stream_record(record: dict[str, Any]) -> dict[str, Any]:
     """The loop's ``prepare`` hook: the record with its grids and content hash, or ``ValueError``."""
     if not _present(record.get(ID_COLUMN)):
         raise RecordError("missing_fields: id")
+    named = [c for c in URI_COLUMNS if _present(record.get(c))]
+    if named and not _stream_uris_allowed():
+        # Streamed views come base64-encoded; FLYWHEEL_GRAVITYSPY_STREAM_URIS=on allows landed files.
+        raise RecordError(f"uri_not_allowed: {named[0]} (FLYWHEEL_GRAVITYSPY_STREAM_URIS is off)")
     grids = record_grids(record)
     cells = GRID_SHAPE[0] * GRID_SHAPE[1]
     for energy, grid in zip(ENERGY_COLUMNS, grids, strict=True):

@@ -21,7 +21,7 @@ import numpy as np
 
 from assets.gravityspy.images import VIEWS
 from assets.gravityspy.layout import parse_key
-from assets.gravityspy.records import ID_COLUMN, IFO_COLUMN, URI_COLUMNS, VIEW_COLUMNS, read_uri
+from assets.gravityspy.records import ID_COLUMN, IFO_COLUMN, URI_COLUMNS, VIEW_COLUMNS
 
 KEY_FIELD = ID_COLUMN
 #: Largest record the topic, the producer and the scoring reads accept (four large PNGs in base64).
@@ -46,6 +46,23 @@ def folder_glitches(source: str | Path) -> list[dict[str, Any]]:
         for gid, e in sorted(found.items())
         if len(e["uris"]) == len(VIEWS)
     ]
+
+
+def source_bytes(uri: str) -> bytes:
+    """A source file of the simulator (a folder it was pointed at, or a landed file the clean table
+    names). The simulator is a producer run by the user: it reads where it is told, unlike a scorer,
+    which reads only what :func:`assets.gravityspy.records.read_uri` allows a record to name."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(uri)
+    if parsed.scheme in ("s3", "s3a"):
+        import boto3
+
+        from orchestration.settings import get_settings
+
+        client = boto3.client("s3", endpoint_url=get_settings().aws_endpoint_url)
+        return client.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
+    return Path(parsed.path if parsed.scheme == "file" else uri).read_bytes()
 
 
 def table_glitches(home: Path) -> list[dict[str, Any]]:
@@ -82,7 +99,7 @@ def records(home: Path, count: int, seed: int = 0, source: str | None = None) ->
         glitch = glitches[order[i % len(glitches)]]
         record = {ID_COLUMN: f"sim-{seed}-{i}", IFO_COLUMN: glitch[IFO_COLUMN]}
         for column, uri in zip(VIEW_COLUMNS, glitch["uris"], strict=True):
-            record[column] = _encode(read_uri(uri))
+            record[column] = _encode(source_bytes(uri))
         yield record
 
 
