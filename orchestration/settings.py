@@ -101,6 +101,9 @@ class Settings:
     #: ``spectrogram_*_uri`` (inside the landing only); off by default, as a record that names a file
     #: makes the scorer read it.
     gravityspy_stream_uris: bool = False
+    #: Rescore runs of one scoring partition that may fail before the rescore sensor stops asking
+    #: for it and says why (``FLYWHEEL_RESCORE_MAX_ATTEMPTS``).
+    rescore_max_attempts: int = 3
     #: Bytes one view named by URI may have (``FLYWHEEL_GRAVITYSPY_URI_MAX_BYTES``; a Gravity Spy PNG
     #: is about 0.2 MB).
     gravityspy_uri_max_bytes: int = 8_000_000
@@ -197,6 +200,7 @@ def get_settings() -> Settings:
         gravityspy_stream_uris=(_env("FLYWHEEL_GRAVITYSPY_STREAM_URIS") or "off").lower()
         in ("on", "1", "true", "yes"),
         gravityspy_uri_max_bytes=_int_env("FLYWHEEL_GRAVITYSPY_URI_MAX_BYTES", 8_000_000),
+        rescore_max_attempts=max(1, _int_env("FLYWHEEL_RESCORE_MAX_ATTEMPTS", 3)),
     )
 
 

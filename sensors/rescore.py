@@ -8,6 +8,10 @@ or once it has been seen without any run for that long (the tick that added it d
 submitting runs). The run key names
 the failed run, so each failure is retried once by this sensor, and a retried tick asks for nothing
 new. Every scoring partition is idempotent, so a re-run never duplicates rows.
+
+It never loops: once ``FLYWHEEL_RESCORE_MAX_ATTEMPTS`` (3) of its own runs of one partition have
+failed, it stops asking for that partition and says so on every tick (the sensor's page shows the
+partitions given up on, with the last failed run), until an operator re-runs it by hand.
 """
 
 import json
@@ -79,7 +83,8 @@ def build_rescore_sensor(
         seen: dict[str, float] = json.loads(context.cursor) if context.cursor else {}
         done = set(instance.get_materialized_partitions(asset_key))
         pending = [k for k in instance.get_dynamic_partitions(partitions_def.name) if k not in done]
-        requests, still_seen = [], {}
+        requests, still_seen, given_up = [], {}, []
+        max_attempts = get_settings().rescore_max_attempts
         for key in pending:
             records = instance.get_run_records(
                 RunsFilter(job_name=job_name, tags={"dagster/partition": key}), limit=1
@@ -91,6 +96,10 @@ def build_rescore_sensor(
             ended = latest.end_time if latest is not None else None
             status = latest.dagster_run.status if latest is not None else None
             if rescore_decision(status, ended, first_seen, now, grace):
+                failed = _failed_rescores(instance, job_name, key, max_attempts)
+                if failed >= max_attempts:
+                    given_up.append(f"{key} (last failed run {latest.dagster_run.run_id[:8]})")
+                    continue
                 cause = latest.dagster_run.run_id if latest is not None else "never-ran"
                 requests.append(
                     RunRequest(
@@ -100,11 +109,32 @@ def build_rescore_sensor(
                     )
                 )
         cursor = json.dumps(still_seen, sort_keys=True)
+        gave_up = (
+            f"gave up on {len(given_up)} partition(s) after {max_attempts} failed rescore runs each "
+            f"(re-run by hand once the cause is fixed): {', '.join(given_up[:10])}"
+            if given_up
+            else ""
+        )
+        if gave_up:
+            context.log.warning(gave_up)
         if not requests:
+            reason = f"{len(pending)} partition(s) unscored, none to request again"
             return SensorResult(
-                skip_reason=SkipReason(f"{len(pending)} partition(s) unscored, none to request again"),
-                cursor=cursor,
+                skip_reason=SkipReason(f"{reason}; {gave_up}" if gave_up else reason), cursor=cursor
             )
         return SensorResult(run_requests=requests, cursor=cursor)
 
     return _sensor
+
+
+def _failed_rescores(instance, job_name: str, key: str, limit: int) -> int:
+    """How many of this sensor's runs of partition ``key`` ended badly (up to ``limit``)."""
+    records = instance.get_run_records(
+        RunsFilter(
+            job_name=job_name,
+            tags={"dagster/partition": key, "flywheel/trigger": "rescore"},
+            statuses=list(ENDED_BADLY),
+        ),
+        limit=limit,
+    )
+    return len(records)
