@@ -146,3 +146,11 @@ def test_two_retrains_of_one_use_case_never_run_concurrently(queue_instance: Pat
         if daemon is not None:
             _stop(daemon)
         _stop(code_server)
+
+
+def test_gravityspy_ingest_queues_like_training() -> None:
+    """Issue 22 (7): ingest runs of gravityspy had no limit, yet they share a staging mirror and the
+    decoded slots. They carry the training tag, which the instance limits to one run per use case."""
+    from assets.gravityspy.definitions import ingest_job, pipeline_job
+
+    assert ingest_job.tags[TRAIN_TAG] == "gravityspy" == pipeline_job.tags[TRAIN_TAG]

@@ -54,7 +54,7 @@ from assets.loop.factory import LoopSpec, build_loop
 from assets.loop.schemas import RECORD_SCHEMAS
 from assets.quality.checks import gx_asset_check
 from orchestration.files import atomic_write_text
-from orchestration.run_tags import train_tags
+from orchestration.run_tags import TRAIN_TAG, train_tags
 from orchestration.settings import get_settings
 from resources.object_store import ObjectInfo, ObjectStoreResource
 from resources.spark import SparkResource
@@ -321,6 +321,9 @@ def gravityspy_trainer_report(
 
 ingest_job = define_asset_job(
     "gravityspy_ingest",
+    # Queued like training, one run of the use case at a time: ingest runs share the staging mirror
+    # and the decoded slots, and the pipeline job writes them too.
+    tags={TRAIN_TAG: USE_CASE},
     selection=[gravityspy_glitches],
     description="Decode every landed spectrogram into the glitch table (one run per batch of new files).",
 )
