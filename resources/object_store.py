@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,6 +102,34 @@ VERSIONING_ATTEMPTS = 4
 _NO_PERMISSION = frozenset({"AccessDenied", "403", "AllAccessDisabled", "MethodNotAllowed"})
 
 
+#: A cached version used this recently is never evicted (a reader may be about to open it).
+CACHE_MIN_AGE_SECONDS = 600.0
+
+
+def evict_cache(root: Path, max_bytes: int, keep: Path | None = None, now: float | None = None) -> int:
+    """Delete the least recently used cached versions (``<digest>/<name>`` folders) until the cache
+    is at most ``max_bytes``, sparing ``keep`` and anything used in the last 10 minutes; returns
+    the bytes freed. Without a bound the cache of a long-running landing would grow forever."""
+    now = time.time() if now is None else now
+    entries = []
+    for path in root.glob("*/*"):
+        if path.is_file() and not path.name.startswith("."):
+            stat = path.stat()
+            entries.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _m, size, _p in entries)
+    freed = 0
+    for mtime, size, path in sorted(entries, key=lambda e: e[0]):
+        if total - freed <= max_bytes:
+            break
+        if path == keep or now - mtime < CACHE_MIN_AGE_SECONDS:
+            continue
+        path.unlink(missing_ok=True)
+        with suppress(OSError):
+            path.parent.rmdir()
+        freed += size
+    return freed
+
+
 def _error_code(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
@@ -120,6 +148,11 @@ class ObjectStoreResource(ConfigurableResource):
     region_name: str | None = Field(default=None)
     cache_dir: str | None = Field(
         default=None, description="Where S3 objects are downloaded for local readers."
+    )
+    cache_max_bytes: int = Field(
+        default=20_000_000_000,
+        description="Upper size of the download cache: least recently used versions are evicted past it "
+        "(never one used in the last 10 minutes).",
     )
 
     @property
@@ -318,6 +351,7 @@ class ObjectStoreResource(ConfigurableResource):
             digest = hashlib.sha1(f"{key}@{info.version}".encode()).hexdigest()[:12]
             target = self._cache_root() / digest / Path(key).name
             if target.exists():
+                target.touch()  # recently used: the last to be evicted
                 return Snapshot(target, info, expected_version)
             pin = {"VersionId": info.version_id} if info.version_id else {"IfMatch": f'"{info.etag}"'}
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -334,6 +368,7 @@ class ObjectStoreResource(ConfigurableResource):
                     raise FileNotFoundError(f"no object {self.uri(key)}") from exc
                 raise
             tmp.replace(target)
+            evict_cache(self._cache_root(), self.cache_max_bytes, keep=target)
             return Snapshot(target, info, expected_version)
         raise ObjectChangedError(f"{self.uri(key)} was replaced {attempts} times while being downloaded")
 

@@ -186,3 +186,24 @@ def test_a_throttled_versioning_call_never_changes_object_identities(
     monkeypatch.setattr(object_store, "_VERSIONED_BUCKETS", set())  # nothing known, still throttled
     with pytest.raises(Exception, match="throttled"):
         store.list("flow/")
+
+
+def test_the_download_cache_evicts_the_least_recently_used_past_its_bound(tmp_path: Path) -> None:
+    """Issue 22 (14): the S3 download cache had no upper size."""
+    import os
+
+    from resources.object_store import evict_cache
+
+    now = time.time()
+    ages = {"old": 7200, "older": 9000, "recent": 60, "mid": 3600}
+    for name, age in ages.items():
+        path = tmp_path / f"digest-{name}" / f"{name}.csv"
+        path.parent.mkdir()
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (now - age, now - age))
+    freed = evict_cache(tmp_path, 2500, now=now)
+    left = sorted(p.name for p in tmp_path.glob("*/*"))
+    assert freed == 2000 and left == ["mid.csv", "recent.csv"]  # the two least recently used went
+    assert evict_cache(tmp_path, 0, now=now) == 1000 and [p.name for p in tmp_path.glob("*/*")] == [
+        "recent.csv"
+    ]
