@@ -82,10 +82,13 @@ def _header(path: Path) -> list[str]:
         return handle.readline().strip().lstrip("\ufeff").split(",")
 
 
-def _clear(slot: str) -> None:
+def _clear(slot: str, keep: tuple[str, ...] = ()) -> None:
+    """Remove this slot's outputs of the tables not in ``keep`` (written anew already)."""
     for table in SLOT_TABLES:
-        shutil.rmtree(tables_dir() / table / f"slot={slot}", ignore_errors=True)
-    (tables_dir() / "sources" / f"{slot}.json").unlink(missing_ok=True)
+        if table not in keep:
+            shutil.rmtree(tables_dir() / table / f"slot={slot}", ignore_errors=True)
+    if "sources" not in keep:
+        (tables_dir() / "sources" / f"{slot}.json").unlink(missing_ok=True)
 
 
 @asset(
@@ -110,8 +113,11 @@ def flow_file(
         raise Failure(f"{object_store.uri(key)} is no longer in the landing")
     slot = _slot(key)
     timezone = get_settings().flow_timezone
+    from assets.slots import write_slot
+
     with object_store.snapshot(key, context.run.tags.get(OBJECT_VERSION_TAG)) as snapshot:
-        _clear(slot)
+        # Each output replaces its slot in one step, then what this version no longer writes goes:
+        # flow_series never sees the file's readings missing while it is re-ingested.
         header = _header(snapshot.path)
         layout = detect_layout(header)
         session = spark.spark_session
@@ -120,7 +126,8 @@ def flow_file(
             lines = read_lines(session, [str(snapshot.path)]).where(F.col("line") > 1)
             rows = lines.select("line", F.lit("unknown_layout").alias("reason"), "raw").localCheckpoint()
             total = rows.count()
-            rows.write.mode("overwrite").parquet(str(tables_dir() / "quarantine" / f"slot={slot}"))
+            write_slot(rows, tables_dir() / "quarantine" / f"slot={slot}")
+            _clear(slot, keep=("quarantine",))
             context.log.warning(
                 f"{key}: header {header} matches no flow layout (time,value / time,raw,corrected / "
                 f"time,flow / timestamp,value / time,type, optional series); {total} lines quarantined"
@@ -131,10 +138,10 @@ def flow_file(
             return
         result = clean_file(session, str(snapshot.path), header, layout, series_id(key), timezone)
         table = "labels" if layout.kind == "labels" else "readings"
-        result.kept.drop("t_ns").write.mode("overwrite").parquet(str(tables_dir() / table / f"slot={slot}"))
-        result.quarantine.withColumn("source_file", F.lit(object_store.uri(key))).write.mode(
-            "overwrite"
-        ).parquet(str(tables_dir() / "quarantine" / f"slot={slot}"))
+        write_slot(result.kept.drop("t_ns"), tables_dir() / table / f"slot={slot}")
+        quarantine = result.quarantine.withColumn("source_file", F.lit(object_store.uri(key)))
+        write_slot(quarantine, tables_dir() / "quarantine" / f"slot={slot}")
+        _clear(slot, keep=(table, "quarantine", "sources"))
         counts = result.counts
         if (
             counts["rows_in"]

@@ -170,10 +170,11 @@ def clean_to_slot(spark: Any, path: str, source: str, tables_root: str, slot: st
     ``scripts/spark_jobs/sparkify_clean.py`` inside ``spark-submit`` (``pipes``): the same tables and
     counts either way.
     """
+    from assets.slots import write_slot
+
     result = clean_file(spark, path, source)
     paths = {}
     for table, frame in zip(SLOT_TABLES, (result.events, result.anonymous, result.quarantine), strict=True):
-        target = f"{tables_root.rstrip('/')}/{table}/slot={slot}"
-        frame.write.mode("overwrite").parquet(target)
-        paths[table] = target
+        # Replaced in one step: sparkify_events never sees this file's slot missing.
+        paths[table] = write_slot(frame, f"{tables_root.rstrip('/')}/{table}/slot={slot}")
     return {**result.counts, "paths": paths}
