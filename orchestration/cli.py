@@ -117,7 +117,8 @@ def infra_status() -> None:
     is_flag=True,
     help="Every log (Dagster, Spark, MLflow, warnings) on the terminal instead of FLYWHEEL_HOME/logs/.",
 )
-def materialize(use_cases: tuple[str, ...], verbose: bool) -> None:
+@click.option("--force", is_flag=True, help="Run use cases whose landed files and code are unchanged, too.")
+def materialize(use_cases: tuple[str, ...], verbose: bool, force: bool) -> None:
     """One line per finished asset or check on the terminal; the rest goes to a log file."""
     settings = export_defaults()
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
@@ -133,7 +134,7 @@ def materialize(use_cases: tuple[str, ...], verbose: bool) -> None:
             from orchestration.materialize import materialize_selected
 
             # Dagster logs its events at DEBUG: all of them in the log file, INFO up with --verbose.
-            code = materialize_selected(list(use_cases), console, "INFO" if verbose else "DEBUG")
+            code = materialize_selected(list(use_cases), console, "INFO" if verbose else "DEBUG", force)
         except KeyboardInterrupt:
             console.error("interrupted")
             code = 130

@@ -4,8 +4,11 @@ A use case's ``assets/<uc>/definitions.py`` declares, besides ``defs``:
 - ``MATERIALIZE_JOBS``: job names to run in order (ingest first, then everything downstream);
 - optionally ``discover(instance, resources)``: registers new landing files as dynamic partitions.
 Partitioned jobs run once per partition key that has not been materialized yet, so a second
-``materialize`` ingests only new files. Runs go through ``DAGSTER_HOME``'s instance and show in
-the UI like any other run. The summary is read back from the events those runs wrote.
+``materialize`` ingests only new files. A use case whose landed files (keys and versions) and
+code are what its last successful materialize saw, and which has a champion, is left as it is
+(``up to date``): a second ``make demo`` does nothing new. ``--force`` runs it anyway. Runs go
+through ``DAGSTER_HOME``'s instance and show in the UI like any other run. The summary is read
+back from the events those runs wrote.
 
 ``on_event`` (e.g. :meth:`orchestration.console.Console.on_event`) is attached to every run as an
 instance event listener, so a caller sees each step finish while the run executes.
@@ -38,6 +41,8 @@ class UseCaseSummary:
     checks_failed: list[str] = field(default_factory=list)
     champion: str | None = None
     metric: str | None = None
+    #: Nothing ran: landed files and code unchanged since the last successful materialize.
+    up_to_date: bool = False
 
 
 def _pending_partitions(job: JobDefinition, instance: DagsterInstance) -> list[str]:
@@ -126,22 +131,52 @@ def run_jobs(
     return summary
 
 
+def inputs_fingerprint(use_case: str, resources: dict[str, Any]) -> str:
+    """What a materialize of ``use_case`` depends on: its landed objects (key and version) and the
+    project's code under ``assets/`` and ``resources/``. Equal fingerprints, same outcome."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for info in resources["object_store"].list(f"{use_case}/"):
+        digest.update(f"{info.key}\0{info.version}\n".encode())
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted([*(root / "assets").rglob("*.py"), *(root / "resources").rglob("*.py")]):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _fingerprint_file(use_case: str) -> Any:
+    return export_defaults().data_dir("materialize") / f"{use_case}.fingerprint"
+
+
 def materialize_use_case(
     use_case: str,
     defs: Definitions,
     instance: DagsterInstance,
     log_level: str = "INFO",
     on_event: Callable[[Any], None] | None = None,
+    force: bool = False,
 ) -> UseCaseSummary:
     module = importlib.import_module(f"assets.{use_case}.definitions")
     resources = build_resources(resolved=True)
     summary = UseCaseSummary(use_case)
+    settings = export_defaults()
+    registry = MlflowRegistry(settings.mlflow_tracking_uri)
+    fingerprint = inputs_fingerprint(use_case, resources)
+    recorded = _fingerprint_file(use_case)
+    if not force and recorded.exists() and recorded.read_text().strip() == fingerprint:
+        _champion(summary, registry)
+        if summary.champion:
+            summary.up_to_date = True
+            return summary
     if hasattr(module, "discover"):
         module.discover(instance, resources)
     jobs = [defs.resolve_job_def(name) for name in module.MATERIALIZE_JOBS]
     run_jobs(summary, jobs, instance, log_level, on_event)
-    settings = export_defaults()
-    _champion(summary, MlflowRegistry(settings.mlflow_tracking_uri))
+    _champion(summary, registry)
+    if not summary.failed_runs and summary.champion:
+        recorded.write_text(fingerprint + "\n")
     return summary
 
 
@@ -162,7 +197,9 @@ def format_summary(summaries: list[UseCaseSummary]) -> str:
         rows.append(
             (
                 s.use_case,
-                f"{s.runs}" + (f" ({len(s.failed_runs)} failed)" if s.failed_runs else ""),
+                "up to date"
+                if s.up_to_date
+                else f"{s.runs}" + (f" ({len(s.failed_runs)} failed)" if s.failed_runs else ""),
                 str(s.rows_in),
                 str(s.rows_kept),
                 str(s.rows_quarantined),
@@ -178,7 +215,9 @@ def format_summary(summaries: list[UseCaseSummary]) -> str:
     return "\n".join(lines)
 
 
-def materialize_selected(use_cases: list[str], console: Any, log_level: str = "INFO") -> int:
+def materialize_selected(
+    use_cases: list[str], console: Any, log_level: str = "INFO", force: bool = False
+) -> int:
     """What ``flywheel materialize`` does inside its console: every selected (default: every built)
     use case, step lines as they finish, then the summary table. Returns the exit code."""
     from orchestration.definitions import build_definitions, use_case_definitions
@@ -197,7 +236,12 @@ def materialize_selected(use_cases: list[str], console: Any, log_level: str = "I
     summaries = []
     for use_case in selected:
         console.use_case(use_case)
-        summaries.append(materialize_use_case(use_case, defs, instance, log_level, console.on_event))
+        summary = materialize_use_case(use_case, defs, instance, log_level, console.on_event, force)
+        if summary.up_to_date:
+            console.line(
+                "  up to date: landed files and code unchanged since the last materialize (--force re-runs)"
+            )
+        summaries.append(summary)
     console.line("")
     for line in format_summary(summaries).splitlines():
         console.line(line)

@@ -87,6 +87,10 @@ def test_lifecycle_promotes_first_refuses_worse_and_rolls_back(flywheel_env: Set
     first_f2 = float(summary.metric.split("=")[1])
     assert first_f2 >= 0.5  # the threshold the gate applied, measured on the frozen holdout
     assert "v1" in format_summary([summary])
+    # Nothing landed or changed since: a second materialize (a second `make demo`) runs nothing.
+    again = materialize_use_case("disaster", defs, instance)
+    assert again.up_to_date and again.runs == 0 and again.champion == "v1", again
+    assert "up to date" in format_summary([again])
     history = registry.history("disaster")
     assert history[-1]["action"] == "promote" and "no champion yet" in history[-1]["reason"]
     holdout_v1 = pd.read_parquet(
