@@ -341,6 +341,29 @@ def _with_annotations(
     return merged, set(extra[id_column]), int(in_holdout_.sum())
 
 
+def _before_holdout_start(
+    spec: LifecycleSpec, train: "pd.DataFrame", held: "pd.DataFrame"
+) -> "tuple[pd.DataFrame, int]":
+    """Training rows from before each series' holdout start only (a temporal holdout is frozen once;
+    readings that land later than its window would otherwise be trained on, and the model would learn
+    the holdout's future). Series without held-out rows keep every row. Returns (rows, dropped)."""
+    import pandas as pd
+
+    th = spec.temporal_holdout
+    assert th is not None
+    if not len(held) or th.time_column not in train.columns:
+        return train, 0
+    times = pd.to_datetime(train[th.time_column], utc=True, errors="coerce")
+    held_times = pd.to_datetime(held[th.time_column], utc=True, errors="coerce")
+    if th.series_column:
+        starts = held_times.groupby(held[th.series_column].astype(str)).min()
+        start = train[th.series_column].astype(str).map(starts)
+        late = (start.notna() & (times >= start)).to_numpy(dtype=bool)
+    else:
+        late = (times >= held_times.min()).to_numpy(dtype=bool)
+    return train[~late].reset_index(drop=True), int(late.sum())
+
+
 def _time_split(spec: LifecycleSpec, frame: "pd.DataFrame", fraction: float) -> Any:
     """The temporal holdout/validation mask (numpy) of ``frame``, or None for the hash split."""
     if spec.temporal_holdout is None:
@@ -477,6 +500,8 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
             train, annotated, meta["annotated_rows_in_holdout"] = _with_annotations(
                 train, annotations, held_ids
             )
+        if spec.temporal_holdout is not None:
+            train, meta["rows_after_holdout_start_excluded"] = _before_holdout_start(spec, train, held)
         if spec.content_key is not None:
             # Same content as a holdout record under another id: a duplicate, a re-emitted record, an
             # annotation of a copy. Trained on, it would be judged on what it learnt by heart.

@@ -65,7 +65,8 @@ def draw_holdout(
     hash is held out, so that a holdout holds something and training keeps the rest (all of the pool
     only when it is one id);
     with no such row it falls back to every eligible row, ``fresh=False``. ``chosen`` replaces the
-    hash draw (a temporal holdout: the end of each series' time).
+    hash draw (a temporal holdout: the end of each series' time); when none of the chosen rows is
+    untrained, the chosen rows are held out again, ``fresh=False``, never the whole pool.
     """
     eligible = np.asarray(eligible, dtype=bool)
     pool = eligible & np.asarray(untrained, dtype=bool)
@@ -77,8 +78,12 @@ def draw_holdout(
     if not pool.any():
         return hashed & eligible, False
     mask = hashed & pool
-    if mask.any() or chosen is not None:
-        return (mask if mask.any() else pool), True
+    if mask.any():
+        return mask, True
+    if chosen is not None:
+        # The end of time holds no untrained row: that end again, not fresh (the whole pool would
+        # leave nothing to train on and break the time order).
+        return hashed & eligible, False
     buckets = hash_buckets(ids, salt).to_numpy()
     lowest = buckets[pool].min()
     ids_array = ids.to_numpy()
