@@ -138,3 +138,14 @@ class HostCheck:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+#: The shortest ``--token`` a page accepts (annotate and customers alike).
+MIN_TOKEN_CHARS = 8
+
+
+def check_token(token: str) -> str:
+    """``token`` as given, or :class:`ValueError` when it is too short or carries spaces."""
+    if len(token.strip()) < MIN_TOKEN_CHARS or token != token.strip():
+        raise ValueError(f"at least {MIN_TOKEN_CHARS} characters, no spaces")
+    return token

@@ -76,6 +76,22 @@ class LandedRead:
     direct: bool
 
 
+def version_metadata(context: Any, key: str, read: LandedRead, expected: str | None) -> dict[str, Any]:
+    """The ingest's metadata on which version it read, with a warning when the object was replaced
+    after the landing sensor saw it (the current version is ingested in full; the sensor requests
+    it too, and that run rewrites the slot)."""
+    if read.changed:
+        context.log.warning(
+            f"{key} was replaced after the landing sensor saw version {expected}: ingested the current "
+            f"version {read.version} in full (the sensor requests it too; that run rewrites this slot)"
+        )
+    return {
+        "object_version": read.version,
+        "requested_version": expected or "none (not started by the landing sensor)",
+        "version_changed": read.changed,
+    }
+
+
 @contextmanager
 def landed_read(object_store: Any, key: str, expected_version: str | None) -> Iterator[LandedRead]:
     """The object ``key`` as Spark should read it, for the duration of the block.

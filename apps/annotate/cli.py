@@ -18,11 +18,9 @@ from starlette.applications import Starlette
 
 from apps.annotate.labelsets import LabelSet, LabelSetError, label_sets_from_store_or_config
 from apps.annotate.server import create_app
-from apps.web import allowed_hosts, served_names
+from apps.web import allowed_hosts, check_token, served_names
 from orchestration.settings import USE_CASES, Settings, get_settings
 from resources.annotation_store import AnnotationStore
-
-MIN_TOKEN_CHARS = 8
 
 
 def label_sets_path(settings: Settings) -> Path:
@@ -109,8 +107,11 @@ def annotate_command(
 ) -> None:
     import uvicorn
 
-    if token is not None and (len(token.strip()) < MIN_TOKEN_CHARS or token != token.strip()):
-        raise click.BadParameter(f"at least {MIN_TOKEN_CHARS} characters, no spaces", param_hint="--token")
+    if token is not None:
+        try:
+            check_token(token)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--token") from exc
     generated = token is None
     token = token or secrets.token_urlsafe(24)
     hosts = [*served_names(host), *allowed_host]

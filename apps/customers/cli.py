@@ -14,18 +14,20 @@ import secrets
 
 import click
 
-MIN_TOKEN_CHARS = 8
+#: Bind addresses only this machine reaches (``apps.web.LOOPBACK_HOSTS`` plus bare ``::1``).
 LOOPBACK_BINDS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def resolve_token(host: str, allowed_host: tuple[str, ...], token: str) -> tuple[str, bool]:
     """``(token, generated)``: the given token (checked), a generated one when the app is reachable
     from elsewhere and none was given, or "" (no token) on loopback alone."""
+    from apps.web import check_token
+
     if token:
-        if len(token.strip()) < MIN_TOKEN_CHARS or token != token.strip():
-            message = f"at least {MIN_TOKEN_CHARS} characters, no spaces"
-            raise click.BadParameter(message, param_hint="--token")
-        return token, False
+        try:
+            return check_token(token), False
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--token") from exc
     exposed = host.strip().lower() not in LOOPBACK_BINDS or any(h.strip() for h in allowed_host)
     return (secrets.token_urlsafe(24), True) if exposed else ("", False)
 

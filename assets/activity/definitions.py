@@ -67,7 +67,7 @@ from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import ContentKey, LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop
 from assets.loop.schemas import ACTIVITY_SIGNALS, RECORD_SCHEMAS
-from assets.per_file import landed_read
+from assets.per_file import landed_read, version_metadata
 from assets.quality.checks import gx_asset_check
 from orchestration.run_tags import train_tags
 from orchestration.settings import get_settings
@@ -202,19 +202,11 @@ def activity_file(
         _record_source(slot, {"key": key, "version": read.version, **units.as_dict()})
     if read.direct:
         meta["read_from"] = MetadataValue.path(read.path)
-    version, changed = read.version, read.changed
     meta.update(
-        object_version=version,
-        requested_version=expected or "none (not started by the landing sensor)",
-        version_changed=changed,
+        **version_metadata(context, key, read, expected),
         units=units.describe(),
         units_declared_in=declared_in or f"defaults (no {SENSORS_FILE} in the landing)",
     )
-    if changed:
-        context.log.warning(
-            f"{key} was replaced after the landing sensor saw version {expected}: ingested the current "
-            f"version {version} in full (the sensor requests it too; that run rewrites this slot)"
-        )
     # Returned, not added: a Pipes launch (FLYWHEEL_SPARK_LAUNCH=pipes) requires the asset to
     # return its result.
     return MaterializeResult(metadata=meta)

@@ -36,7 +36,7 @@ from assets.lifecycle.factory import build_lifecycle
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec, build_loop
 from assets.loop.schemas import RECORD_SCHEMAS
-from assets.per_file import landed_read, per_file_wiring
+from assets.per_file import landed_read, per_file_wiring, version_metadata
 from assets.quality.checks import gx_asset_check
 from assets.sparkify.events import FIELDS
 from assets.sparkify.quality import event_checks
@@ -101,18 +101,10 @@ def sparkify_file(
     counts = {k: v for k, v in result.items() if isinstance(v, int)}
     if counts["rows_quarantined"]:
         context.log.warning(f"{key}: {counts['rows_quarantined']} lines quarantined: {counts}")
-    expected = context.run.tags.get(OBJECT_VERSION_TAG)
-    if read.changed:
-        context.log.warning(
-            f"{key} was replaced after the landing sensor saw version {expected}: ingested the current "
-            f"version {read.version} in full (the sensor requests it too; that run rewrites this slot)"
-        )
     meta: dict[str, Any] = {
         **counts,
         "source": MetadataValue.path(object_store.uri(key)),
-        "object_version": read.version,
-        "requested_version": expected or "none (not started by the landing sensor)",
-        "version_changed": read.changed,
+        **version_metadata(context, key, read, context.run.tags.get(OBJECT_VERSION_TAG)),
         "spark_launch": settings.spark_launch,
         "spark_master": result.get("spark_master", settings.spark_master),
         "outputs": MetadataValue.json(result["paths"]),
