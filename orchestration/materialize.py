@@ -16,6 +16,7 @@ instance event listener, so a caller sees each step finish while the run execute
 
 from __future__ import annotations
 
+import functools
 import importlib
 import uuid
 from collections.abc import Callable
@@ -135,11 +136,20 @@ def inputs_fingerprint(use_case: str, resources: dict[str, Any]) -> str:
     """What a materialize of ``use_case`` depends on: its landed objects (key and version) and the
     project's code under ``assets/`` and ``resources/``. Equal fingerprints, same outcome."""
     import hashlib
+
+    digest = hashlib.sha256(_code_digest().encode())
+    for info in resources["object_store"].list(f"{use_case}/"):
+        digest.update(f"{info.key}\0{info.version}\n".encode())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _code_digest() -> str:
+    """A hash of the code under ``assets/`` and ``resources/`` (read once per process)."""
+    import hashlib
     from pathlib import Path
 
     digest = hashlib.sha256()
-    for info in resources["object_store"].list(f"{use_case}/"):
-        digest.update(f"{info.key}\0{info.version}\n".encode())
     root = Path(__file__).resolve().parents[1]
     for path in sorted([*(root / "assets").rglob("*.py"), *(root / "resources").rglob("*.py")]):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())

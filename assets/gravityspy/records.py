@@ -147,11 +147,10 @@ def stream_record(record: dict[str, Any]) -> dict[str, Any]:
         raise RecordError(f"uri_not_allowed: {named[0]} (FLYWHEEL_GRAVITYSPY_STREAM_URIS is off)")
     grids = record_grids(record)
     cells = GRID_SHAPE[0] * GRID_SHAPE[1]
+    prepared = dict(record)
     for energy, grid in zip(ENERGY_COLUMNS, grids, strict=True):
         if grid.size != cells:  # would pass here and fail the whole batch inside the model's reshape
             raise RecordError(f"wrong_shape: {energy} has {grid.size} cells, the model reads {cells}")
-    prepared = dict(record)
-    for energy, grid in zip(ENERGY_COLUMNS, grids, strict=True):
         prepared[energy] = grid.tolist()
     prepared[CONTENT_HASH] = content_hash(grids)
     return prepared

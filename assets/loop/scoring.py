@@ -134,40 +134,42 @@ def confidence(proba: np.ndarray, multilabel: bool) -> np.ndarray:
 
 def predict_isolating(
     score: Any, good: list[tuple[KafkaRecord, dict[str, Any]]]
-) -> tuple[list[tuple[KafkaRecord, dict[str, Any]]], pd.DataFrame, list[tuple[KafkaRecord, str]]]:
+) -> tuple[
+    list[tuple[KafkaRecord, dict[str, Any]]], pd.DataFrame, pd.DataFrame, list[tuple[KafkaRecord, str]]
+]:
     """``score(frame)`` on the records; when it raises, the batch is halved until the records that
     make it fail are alone, and only those are returned as failed (``predict_failed: <error>``), so
     one bad record no longer fails (and, rescored, stalls) its whole batch. A few bad records among
     n cost about ``bad * log2(n)`` extra calls; a clean batch, one call. When *every* record fails
     alone the fault is not in the records (a model or store that cannot answer): the first error is
     raised, the run fails and is retried, and nothing is dead-lettered for it.
-    Returns (scored records, their output rows in order, failed records with reasons)."""
+    Returns (scored records, their frame, their output rows in order, failed records with reasons):
+    a clean batch's frame is built once, here."""
     if not good:
-        return [], pd.DataFrame(), []
+        return [], pd.DataFrame(), pd.DataFrame(), []
+    frame = pd.DataFrame([r for _m, r in good])
     try:
-        return good, score(pd.DataFrame([r for _m, r in good])).reset_index(drop=True), []
+        return good, frame, score(frame).reset_index(drop=True), []
     except Exception as first:
-        kept, output, failed = _bisect(score, good, first)
-        if not kept and len(good) > 1:
+        middle = len(good) // 2
+        kept, outputs, failed = _isolate(score, good[:middle])
+        more = _isolate(score, good[middle:])
+        kept, outputs, failed = kept + more[0], outputs + more[1], failed + more[2]
+        if not kept:
             raise first
-        return kept, output, failed
+        kept_frame = pd.DataFrame([r for _m, r in kept])
+        return kept, kept_frame, pd.concat(outputs, ignore_index=True), failed
 
 
-def _bisect(score: Any, good: list, error: Exception) -> tuple[list, pd.DataFrame, list]:
-    """:func:`predict_isolating` on the halves of a batch that raised ``error``."""
-    if len(good) == 1:
-        reason = f"predict_failed: {type(error).__name__}: {str(error)[:120]}"
-        return [], pd.DataFrame(), [(good[0][0], reason)]
-    kept, outputs, failed = [], [], []
-    for half in (good[: len(good) // 2], good[len(good) // 2 :]):
-        try:
-            output = score(pd.DataFrame([r for _m, r in half])).reset_index(drop=True)
-            kept, outputs = kept + half, [*outputs, output]
-        except Exception as exc:  # noqa: BLE001 - a record's content; narrowed down below
-            k, o, f = _bisect(score, half, exc)
-            kept, failed = kept + k, failed + f
-            outputs += [o] if len(o) else []
-    return kept, (pd.concat(outputs, ignore_index=True) if outputs else pd.DataFrame()), failed
+def _isolate(score: Any, good: list) -> tuple[list, list[pd.DataFrame], list]:
+    """(scored records, their outputs, failed records) of ``good``, halving where ``score`` raises."""
+    try:
+        return good, [score(pd.DataFrame([r for _m, r in good])).reset_index(drop=True)], []
+    except Exception as exc:  # noqa: BLE001 - a record's content; narrowed down by halving
+        if len(good) == 1:
+            return [], [], [(good[0][0], f"predict_failed: {type(exc).__name__}: {str(exc)[:120]}")]
+        left, right = _isolate(score, good[: len(good) // 2]), _isolate(score, good[len(good) // 2 :])
+        return left[0] + right[0], left[1] + right[1], left[2] + right[2]
 
 
 def score_messages(
@@ -187,11 +189,10 @@ def score_messages(
     # The fixed columns even when every message was poison, so the table always reads the same.
     predictions = pd.DataFrame(columns=list(PREDICTION_COLUMNS))
     score = predict if predict is not None else model.predict
-    good, output, failed = predict_isolating(score, good)
+    good, frame, output, failed = predict_isolating(score, good)
     poison += failed
     if good:
-        kept, records = zip(*good, strict=True)
-        frame = pd.DataFrame(list(records))
+        kept = [message for message, _record in good]
         scored_at = time.time()
         # One transposition of the kept messages (tuples) instead of a loop per column.
         _topics, partitions, offsets, _keys, values, stamps = zip(*kept, strict=True)

@@ -145,6 +145,12 @@ VOLUME_FEATURES: tuple[str, ...] = (
 )  # fmt: skip
 
 
+def _volume_matrix(features: pd.DataFrame) -> np.ndarray:
+    """``log1p`` of :data:`VOLUME_FEATURES` (negative and missing counts read as 0), fit and serve alike."""
+    counts = np.maximum(features[list(VOLUME_FEATURES)].to_numpy(dtype=float), 0.0)
+    return np.nan_to_num(np.log1p(counts), nan=0.0)
+
+
 @dataclass
 class VolumeLogistic:
     """Logistic regression on ``log1p`` of :data:`VOLUME_FEATURES`, standardised (plain arrays)."""
@@ -155,8 +161,7 @@ class VolumeLogistic:
     intercept: float
 
     def churn_proba(self, features: pd.DataFrame) -> np.ndarray:
-        x = np.log1p(np.maximum(features[list(VOLUME_FEATURES)].to_numpy(dtype=float), 0.0))
-        z = (np.nan_to_num(x, nan=0.0) - self.mean) / self.scale
+        z = (_volume_matrix(features) - self.mean) / self.scale
         return 1.0 / (1.0 + np.exp(-(z @ self.coefficients + self.intercept)))
 
 
@@ -207,8 +212,7 @@ def train_volume_logistic_regression(
     from sklearn.linear_model import LogisticRegression
 
     _, y = _xy(train_df, labels)
-    x = np.log1p(np.maximum(train_df[list(VOLUME_FEATURES)].to_numpy(dtype=float), 0.0))
-    x = np.nan_to_num(x, nan=0.0)
+    x = _volume_matrix(train_df)
     mean, scale = x.mean(axis=0), np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
     fitted = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(
         (x - mean) / scale, y, sample_weight=_row_weights(train_df, y)
