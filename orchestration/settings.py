@@ -107,6 +107,10 @@ class Settings:
     #: Bytes one view named by URI may have (``FLYWHEEL_GRAVITYSPY_URI_MAX_BYTES``; a Gravity Spy PNG
     #: is about 0.2 MB).
     gravityspy_uri_max_bytes: int = 8_000_000
+    #: A NAB-layout folder of series no flow model trains on, which the flow gate scores every
+    #: challenger on (``FLYWHEEL_FLOW_TRANSFER_DIR``; default ``../shared/data/nab`` beside the project
+    #: when present, else the vendored sample ``data/flow/transfer``).
+    flow_transfer_dir: Path = Path("data/flow/transfer")
 
     def topic(self, use_case: str, kind: str = "records") -> str:
         """``<prefix><use_case>.<kind>``: ``records`` in, ``predictions`` and ``deadletter`` out."""
@@ -201,6 +205,21 @@ def get_settings() -> Settings:
         in ("on", "1", "true", "yes"),
         gravityspy_uri_max_bytes=_int_env("FLYWHEEL_GRAVITYSPY_URI_MAX_BYTES", 8_000_000),
         rescore_max_attempts=max(1, _int_env("FLYWHEEL_RESCORE_MAX_ATTEMPTS", 3)),
+        flow_transfer_dir=_flow_transfer_dir(_env("FLYWHEEL_FLOW_TRANSFER_DIR")),
+    )
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _flow_transfer_dir(configured: str | None) -> Path:
+    if configured:
+        return Path(configured).expanduser().resolve()
+    shared = PROJECT_ROOT.parent / "shared" / "data" / "nab"
+    return (
+        shared
+        if (shared / "combined_windows.json").is_file()
+        else PROJECT_ROOT / "data" / "flow" / "transfer"
     )
 
 

@@ -1,7 +1,8 @@
 """Copy the bundled samples (``data/<use_case>/...``) into the landing zone, local or S3.
 
 Used by ``make demo``. A file already in the landing with the same bytes is left alone, so running
-the demo twice does not make the landing sensor see "changed" files.
+the demo twice does not make the landing sensor see "changed" files. A use case's ``transfer/``
+folder is never landed: it holds series the champion is judged on, never trained on (flow's NAB sample).
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from resources.object_store import ObjectStoreResource
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
+def _reference(folder: Path, path: Path) -> bool:
+    return path.relative_to(folder).parts[0] == "transfer"
+
+
 def seed(use_cases: list[str]) -> int:
     """Land every bundled sample not already there; one line per use case. Returns files copied."""
     settings = export_defaults()
@@ -26,7 +31,7 @@ def seed(use_cases: list[str]) -> int:
         if not folder.is_dir():
             continue
         new, size, unchanged = 0, 0, 0
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and not _reference(folder, p)):
             key = f"{use_case}/{path.relative_to(folder).as_posix()}"
             if store.exists(key) and store.read_bytes(key) == path.read_bytes():
                 unchanged += 1

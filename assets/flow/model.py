@@ -3,16 +3,22 @@
 Contract (issue 14): input rows ``series, time, value`` — any number of series, in any order, as
 they arrive on ``flow.readings`` — and for every input row, in the same order, ``normal`` and
 ``anomaly`` (probabilities) and ``prediction``. A row's output depends only on the rows of its series
-at or before its time (every feature is trailing, see ``assets.flow.features``), and on ratios of
-the series' own values, so a site never seen, in other units, gets the same answers. The first
-readings of a series get a low-confidence score (pulled towards 0.5, ``WARMUP``), and a row whose
-time or value cannot be read gets 0.5 and ``normal``: never an error.
+at or before its time, and on ratios of the series' own values, so a site never seen, in other units,
+gets the same answers. A row whose time or value cannot be read gets 0.5 and ``normal``: never an
+error.
 
-Each trainer turns a raw score into a probability around its own threshold (chosen for point-wise
-F1 on the last part of each training series, never on the holdout): ``anomaly > 0.5`` is exactly
-``prediction == "anomaly"``. Trainers: gradient boosting on the window features (supervised),
-isolation forest and the rolling robust z-score (unsupervised, threshold from labels), the seed's
-chunk classifiers in PyTorch (LSTM, FCN on the last T readings), and the zero-only rule.
+Cold start (issue 21): every model carries the unsupervised ensemble of ``assets.flow.detectors``.
+A series the model trained on with enough labels (``MIN_LABELLED``, ``MIN_ANOMALIES``) is scored by
+the supervised scorer, or by a blend of both (the larger probability) when the training series'
+last part says the blend flags anomalies better; every other series — a new site, a meter of another
+kind — is scored by the ensemble, whose ``anomaly`` is a monotone function of a per-series tail
+probability, comparable across series. ``anomaly > 0.5`` is exactly ``prediction == "anomaly"``.
+
+Each supervised trainer turns a raw score into a probability around its own threshold (chosen for
+point-wise F1 on the last part of each training series, never on the holdout). Trainers: gradient
+boosting on the window features, isolation forest and the rolling robust z-score (threshold from
+labels), the seed's chunk classifiers in PyTorch (LSTM, FCN on the last T readings), the label-free
+ensemble alone, and the zero-only rule.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
+from assets.flow.detectors import DetectorConfig, anomaly_probability, ensemble_z
 from assets.flow.features import T, window_features, windows
 from assets.flow.parsing import parse_times, parse_values
 
@@ -33,6 +40,10 @@ OUTPUT_COLUMNS = ["normal", "anomaly", "prediction"]
 WARMUP = 12
 #: The share of each training series' time its thresholds are tuned on (the last part).
 TUNE_FRACTION = 0.2
+#: A training series is scored by the supervised model when it has this many labelled readings, of
+#: which this many anomalies; others (and series never seen) get the unsupervised ensemble.
+MIN_LABELLED = 200
+MIN_ANOMALIES = 3
 
 
 @dataclass
@@ -43,6 +54,20 @@ class Prepared:
     t_ns: np.ndarray
     x: np.ndarray
     row_to_reading: np.ndarray  # per input row: index into the readings, or -1 (unreadable)
+    series: np.ndarray | None = None  # per reading: its series' name
+
+    def in_series(self, names: frozenset[str]) -> np.ndarray:
+        """Per reading: whether its series is one of ``names`` (decided once per series)."""
+        if self.series is None or not len(self.group):
+            return np.zeros(len(self.group), dtype=bool)
+        first = np.flatnonzero(np.r_[True, self.group[1:] != self.group[:-1]])
+        return np.isin(self.series[first], list(names))[self.group]
+
+    def subset(self, rows: np.ndarray) -> Prepared:
+        """The readings where ``rows`` holds (whole series), renumbered; no input-row map."""
+        group = pd.factorize(self.group[rows])[0]
+        names = self.series[rows] if self.series is not None else None
+        return Prepared(group, self.t_ns[rows], self.x[rows], np.zeros(0, dtype=np.int64), names)
 
 
 def prepare(frame: pd.DataFrame, timezone: str = "UTC") -> Prepared:
@@ -66,7 +91,13 @@ def prepare(frame: pd.DataFrame, timezone: str = "UTC") -> Prepared:
     position = index.reindex(pd.MultiIndex.from_arrays([readings["s"], readings["t"]])).to_numpy()
     row_to_reading = np.full(n, -1, dtype=np.int64)
     row_to_reading[readings["row"].to_numpy()] = position.astype(np.int64)
-    return Prepared(group, unique["t"].to_numpy(), unique["x"].to_numpy(dtype=float), row_to_reading)
+    return Prepared(
+        group,
+        unique["t"].to_numpy(),
+        unique["x"].to_numpy(dtype=float),
+        row_to_reading,
+        unique["s"].to_numpy(),
+    )
 
 
 #: What a feature without enough history is given to the boosted trees: outside every feature's range
@@ -130,18 +161,30 @@ class Scorer:
 
 
 class FlowModel(mlflow.pyfunc.PythonModel):
-    """The pyfunc of every flow trainer (see the module docstring for the contract)."""
+    """The pyfunc of every flow trainer (see the module docstring for the contract).
 
-    def __init__(self, scorer: Scorer, timezone: str = "UTC"):
+    ``scorer`` None is the label-free ensemble alone. ``supervised_series`` names the series the
+    scorer is trusted on (None: every series, for a rule such as zero-only); ``blend`` scores them by
+    the larger of both probabilities. A model pickled before issue 21 has neither attribute and
+    scores every series with its scorer, as it did."""
+
+    def __init__(
+        self,
+        scorer: Scorer | None,
+        timezone: str = "UTC",
+        detectors: DetectorConfig | None = None,
+        supervised_series: frozenset[str] | None = frozenset(),
+        blend: bool = False,
+    ):
         self.scorer = scorer
         self.timezone = timezone
+        self.detectors = detectors or DetectorConfig()
+        self.supervised_series = None if supervised_series is None else frozenset(supervised_series)
+        self.blend = blend
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         prepared = prepare(model_input, self.timezone)
-        features = window_features(prepared.group, prepared.t_ns, prepared.x)
-        proba = self.scorer.probability(self.scorer.raw(prepared, features)) if len(features) else np.zeros(0)
-        trust = np.clip(features["history"].to_numpy() / WARMUP, 0.0, 1.0) if len(features) else np.zeros(0)
-        proba = 0.5 + (proba - 0.5) * trust
+        proba = self.reading_probabilities(prepared)
         where = prepared.row_to_reading
         anomaly = np.where(where >= 0, proba[np.maximum(where, 0)] if len(proba) else 0.5, 0.5)
         return pd.DataFrame(
@@ -152,6 +195,53 @@ class FlowModel(mlflow.pyfunc.PythonModel):
             },
             columns=OUTPUT_COLUMNS,
         )
+
+    def reading_probabilities(self, prepared: Prepared) -> np.ndarray:
+        """The anomaly probability of every reading: supervised where trusted, ensemble elsewhere."""
+        detectors = getattr(self, "detectors", None)
+        if detectors is None or (self.scorer is not None and self.supervised_series is None):
+            return supervised_probabilities(self.scorer, prepared)  # a rule, or pickled before issue 21
+        known = prepared.in_series(self.supervised_series) if self.scorer is not None else None
+        if known is None or not known.any():
+            return cold_probabilities(prepared, detectors)
+        if known.all() and not self.blend:
+            return supervised_probabilities(self.scorer, prepared)
+        out = np.zeros(len(prepared.x))
+        out[known] = supervised_probabilities(self.scorer, prepared.subset(known))
+        cold = ~known | self.blend
+        if cold.any():
+            unsupervised = cold_probabilities(prepared.subset(cold), detectors)
+            if self.blend:
+                full = np.zeros(len(prepared.x))
+                full[cold] = unsupervised
+                out[known] = np.maximum(out[known], full[known])
+                out[~known] = full[~known]
+            else:
+                out[cold] = unsupervised
+        return out
+
+
+def cold_probabilities(prepared: Prepared, detectors: DetectorConfig) -> np.ndarray:
+    """The label-free ensemble's probability of every reading, its first ``WARMUP`` readings pulled
+    towards 0.5 as the supervised scores are: nothing is known of a series' first readings."""
+    z = ensemble_z(prepared.group, prepared.t_ns, prepared.x, detectors)
+    proba = anomaly_probability(z, detectors.threshold_z)
+    starts = (
+        np.flatnonzero(np.r_[True, prepared.group[1:] != prepared.group[:-1]]) if len(z) else np.zeros(0, int)
+    )
+    history = np.arange(len(z)) - np.repeat(starts, np.diff(np.r_[starts, len(z)]))
+    return 0.5 + (proba - 0.5) * np.clip(history / WARMUP, 0.0, 1.0)
+
+
+def supervised_probabilities(scorer: Scorer, prepared: Prepared) -> np.ndarray:
+    """A trained scorer's probability of every reading; the first readings of a series are pulled
+    towards 0.5 (``WARMUP``), as too little history makes its features unreliable."""
+    features = window_features(prepared.group, prepared.t_ns, prepared.x)
+    if not len(features):
+        return np.zeros(0)
+    proba = scorer.probability(scorer.raw(prepared, features))
+    trust = np.clip(features["history"].to_numpy() / WARMUP, 0.0, 1.0)
+    return 0.5 + (proba - 0.5) * trust
 
 
 def pip_requirements() -> list[str]:
@@ -219,10 +309,49 @@ def _spread(raw: np.ndarray) -> float:
     return float(max((q75 - q25) / 1.349, 1e-3))
 
 
-def _model(scorer: Scorer) -> FlowModel:
+def trusted_series(data: TrainingData) -> frozenset[str]:
+    """Training series with enough labels for the supervised scorer (``MIN_LABELLED``,
+    ``MIN_ANOMALIES``)."""
+    frame = pd.DataFrame({"s": data.prepared.series, "fit": data.fit, "y": data.y * data.fit})
+    counts = frame.groupby("s").agg(labelled=("fit", "sum"), anomalies=("y", "sum"))
+    keep = (counts["labelled"] >= MIN_LABELLED) & (counts["anomalies"] >= MIN_ANOMALIES)
+    return frozenset(counts.index[keep].astype(str))
+
+
+def _f1(truth: np.ndarray, flagged: np.ndarray) -> float:
+    tp = float((truth & flagged).sum())
+    return 2 * tp / max(float(truth.sum() + flagged.sum()), 1.0)
+
+
+def blend_helps(scorer: Scorer, data: TrainingData, known: frozenset[str], detectors: DetectorConfig) -> bool:
+    """Whether the blend flags the trusted series' last part (``tune`` rows) better than the
+    supervised scorer alone: the evidence for scoring known series by both."""
+    rows = np.isin(data.prepared.series, list(known))
+    tune = data.tune[rows]
+    if not tune.any() or not data.y[rows][tune].any():
+        return False
+    subset = data.prepared.subset(rows)
+    supervised = supervised_probabilities(scorer, subset)
+    blended = np.maximum(supervised, cold_probabilities(subset, detectors))
+    truth = data.y[rows][tune].astype(bool)
+    return _f1(truth, blended[tune] > 0.5) > _f1(truth, supervised[tune] > 0.5)
+
+
+def _model(
+    scorer: Scorer | None, data: TrainingData | None = None, evidence: Scorer | None = None
+) -> FlowModel:
+    """The pyfunc of a scorer: trusted on the training series with enough labels, blended with the
+    ensemble there when ``evidence`` (a scorer that did not fit the tune rows, else ``scorer``) says
+    it helps; the ensemble everywhere else. Without training data the scorer is a rule for all."""
     from orchestration.settings import get_settings
 
-    return FlowModel(scorer, get_settings().flow_timezone)
+    detectors = DetectorConfig()
+    timezone = get_settings().flow_timezone
+    if scorer is None or data is None:
+        return FlowModel(scorer, timezone, detectors, None if scorer is not None else frozenset())
+    known = trusted_series(data)
+    blend = bool(known) and blend_helps(evidence or scorer, data, known, detectors)
+    return FlowModel(scorer, timezone, detectors, known, blend)
 
 
 def _tuned(scorer: Scorer, data: TrainingData, spread: float | None = None) -> FlowModel:
@@ -230,12 +359,18 @@ def _tuned(scorer: Scorer, data: TrainingData, spread: float | None = None) -> F
     rows = data.fit
     scorer.threshold = best_threshold(raw[rows], data.y[rows])
     scorer.spread = spread if spread is not None else _spread(raw[rows])
-    return _model(scorer)
+    return _model(scorer, data)
 
 
 def train_zero_only(frame: pd.DataFrame, labels: list[str], seed: int) -> FlowModel:
     """The rule the issue compares with: a reading of exactly 0 is an anomaly."""
     return _model(Scorer("zero_only", threshold=0.5, spread=0.1))
+
+
+def train_ensemble(frame: pd.DataFrame, labels: list[str], seed: int) -> FlowModel:
+    """The label-free ensemble alone (``assets.flow.detectors``): what every series is scored by
+    before it has labels, competing here as a model of its own."""
+    return _model(None)
 
 
 def train_robust_z(frame: pd.DataFrame, labels: list[str], seed: int) -> FlowModel:
@@ -282,9 +417,11 @@ def train_gbm(frame: pd.DataFrame, labels: list[str], seed: int, max_iter: int =
         raw = first.raw(data.prepared, data.features)
         threshold = best_threshold(raw[data.tune], data.y[data.tune])
     else:
-        threshold = 0.0
+        first, threshold = None, 0.0
     scorer = Scorer("gbm", fit(data.fit), threshold=threshold, spread=1.0)
-    return _model(scorer)
+    if first is not None:
+        first.threshold = threshold
+    return _model(scorer, data, evidence=first)
 
 
 # -- the seed's chunk classifiers (PyTorch) ---------------------------------------------------------
@@ -352,7 +489,7 @@ def train_torch(
     raw = scorer.raw(data.prepared, data.features)
     tune = data.tune if data.y[data.tune].sum() else data.fit
     scorer.threshold = best_threshold(raw[tune], data.y[tune])
-    return _model(scorer)
+    return _model(scorer, data)
 
 
 def train_lstm(frame: pd.DataFrame, labels: list[str], seed: int) -> FlowModel:
@@ -367,6 +504,7 @@ TRAINERS = {
     "gbm": train_gbm,
     "isolation_forest": train_isolation_forest,
     "robust_z": train_robust_z,
+    "ensemble": train_ensemble,
     "fcn": train_fcn,
     "lstm": train_lstm,
 }

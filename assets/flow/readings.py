@@ -3,8 +3,9 @@
 Why: a reading's score depends on its series' preceding window, which an offset range of
 ``flow.readings`` does not hold. Each scoring batch first stores its readings (``INSERT OR REPLACE``
 on the primary key ``(series, t_ns)``: re-running a batch, or a reading sent twice, never adds a
-row), then reads each series' readings from ``HISTORY_NS`` before its earliest reading in the batch
-up to its latest, and the champion scores that context; the batch's rows are picked out in order.
+row), then reads each series' readings from ``HISTORY_NS`` (and at least ``HISTORY_READINGS``
+readings) before its earliest reading in the batch up to its latest, and the champion scores that
+context; the batch's rows are picked out in order.
 The file lives under ``FLYWHEEL_HOME`` (``tables/flow/readings.sqlite``), so it survives restarts.
 The annotation page reads the window it shows from here too.
 """
@@ -22,8 +23,11 @@ import pandas as pd
 from assets.flow.parsing import parse_times, parse_values
 from orchestration.settings import get_settings
 
-#: How far back a batch's context reaches: a week (the seasonal feature) and a day more.
+#: How far back a batch's context reaches: a week (the seasonal feature) and a day more, and at least
+#: ``HISTORY_READINGS`` readings (the ensemble's rolling window, its level span and its quiet period,
+#: ``assets.flow.detectors.DetectorConfig``), so a streamed reading is scored as in a whole series.
 HISTORY_NS = 8 * 86_400 * 10**9
+HISTORY_READINGS = 4_500
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS readings (series TEXT NOT NULL, t_ns INTEGER NOT NULL, value REAL NOT NULL, "
     "PRIMARY KEY (series, t_ns)) WITHOUT ROWID"
@@ -64,6 +68,18 @@ def read_range(series: str, start_ns: int, end_ns: int, path: Path | None = None
     return pd.DataFrame(rows, columns=["t_ns", "value"]).astype({"t_ns": "int64", "value": float})
 
 
+def context_start(series: str, first_ns: int, path: Path | None = None) -> int:
+    """Where a batch whose earliest reading of ``series`` is at ``first_ns`` reads context from: the
+    earlier of ``HISTORY_NS`` before it and its ``HISTORY_READINGS``-th stored reading before it."""
+    with connect(path) as db:
+        row = db.execute(
+            "SELECT t_ns FROM readings WHERE series = ? AND t_ns < ? ORDER BY t_ns DESC LIMIT 1 OFFSET ?",
+            (series, int(first_ns), HISTORY_READINGS - 1),
+        ).fetchone()
+    by_time = int(first_ns) - HISTORY_NS
+    return min(by_time, int(row[0])) if row else by_time
+
+
 def read_all(path: Path | None = None) -> pd.DataFrame:
     with connect(path) as db:
         rows = db.execute("SELECT series, t_ns, value FROM readings ORDER BY series, t_ns").fetchall()
@@ -86,7 +102,8 @@ def with_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     where = np.full(len(frame), -1, dtype=np.int64)
     for name in pd.unique(series[ok]):
         mine = ok & (series == name)
-        stored = read_range(name, int(t_ns[mine].min()) - HISTORY_NS, int(t_ns[mine].max()))
+        first = int(t_ns[mine].min())
+        stored = read_range(name, context_start(name, first), int(t_ns[mine].max()))
         position = pd.Series(np.arange(len(stored)) + offset, index=stored["t_ns"].to_numpy())
         where[mine] = position.reindex(t_ns[mine]).to_numpy()
         parts.append(

@@ -239,6 +239,7 @@ def gate_decision(instance: DagsterInstance, spec: LifecycleSpec, result: dict[s
         positives=result.get("holdout_positives") if spec.confidence else None,
         min_positives=spec.confidence.min_positives if spec.confidence else 0,
         level=spec.confidence.level if spec.confidence else 0.90,
+        guarded=spec.guarded_metrics,
     )
 
 
@@ -709,7 +710,11 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
         def score(version: str) -> "tuple[Evaluation, pd.DataFrame]":
             model = mlflow.pyfunc.load_model(f"models:/{uc}/{version}")
             predictions = _predict(spec, model.predict, frame)
-            return _evaluate(spec, holdout, frame, predictions), predictions
+            result = _evaluate(spec, holdout, frame, predictions)
+            if spec.transfer_metrics is not None:
+                transfer = resolve(spec.transfer_metrics)(model.predict)
+                result.metrics.update({k: float(v) for k, v in transfer.items()})
+            return result, predictions
 
         ch_eval, ch_pred = score(ch_version)
         positives, intervals = holdout_intervals(spec, holdout, frame, ch_pred)

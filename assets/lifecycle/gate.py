@@ -63,6 +63,18 @@ def _threshold(
     return True, f"{described}: {end} bound {cautious:.4f} meets threshold {floor:.4f}"
 
 
+def _no_regression(
+    challenger: Mapping[str, float], champion: Mapping[str, float], metric: str, tolerance: float, sign: float
+) -> tuple[bool, str]:
+    new, problem = _finite(challenger, metric, "challenger")
+    old, champion_problem = _finite(champion, metric, "champion")
+    if new is None or old is None:
+        return False, f"cannot compare {metric} with the champion: {champion_problem or problem}"
+    if sign * (new - old) < -tolerance:
+        return False, f"{metric} regresses {old:.4f} -> {new:.4f} (tolerance {tolerance:.4f})"
+    return True, f"{metric} {old:.4f} -> {new:.4f} within tolerance {tolerance:.4f}"
+
+
 def decide(
     challenger: Mapping[str, float],
     champion: Mapping[str, float] | None,
@@ -76,6 +88,7 @@ def decide(
     positives: int | None = None,
     min_positives: int = 0,
     level: float = 0.90,
+    guarded: Mapping[str, float] | None = None,
 ) -> GateDecision:
     """Pass only when every absolute threshold holds, the primary metric is a finite number and does
     not regress against the champion by more than ``tolerance``, and no upstream data check failed.
@@ -88,6 +101,9 @@ def decide(
     holds one (see ``assets.lifecycle.confidence``): the point estimate alone passes on luck when the
     holdout is small. With ``positives`` below ``min_positives`` no threshold is judged: the gate
     fails and says how many positives there are and how many it needs.
+
+    ``guarded`` metrics (name -> tolerance) must not regress against the champion either, e.g. a
+    score on series the model never trained on beside the holdout's primary metric.
     """
     reasons: list[str] = []
     ok = True
@@ -111,17 +127,10 @@ def decide(
         note = f"{champion_note}: " if champion_note else "no champion yet: "
         reasons.append(note + "thresholds alone decide")
     else:
-        old, champion_problem = _finite(champion, primary_metric, "champion")
-        if new is None or old is None:
-            ok = False
-            reasons.append(
-                f"cannot compare {primary_metric} with the champion: {champion_problem or problem}"
-            )
-        elif sign * (new - old) < -tolerance:
-            ok = False
-            reasons.append(f"{primary_metric} regresses {old:.4f} -> {new:.4f} (tolerance {tolerance:.4f})")
-        else:
-            reasons.append(f"{primary_metric} {old:.4f} -> {new:.4f} within tolerance {tolerance:.4f}")
+        for metric, allowed in {primary_metric: tolerance, **(guarded or {})}.items():
+            passed, reason = _no_regression(challenger, champion, metric, allowed, sign)
+            ok = ok and passed
+            reasons.append(reason)
     if failed_data_checks:
         ok = False
         reasons.append("upstream data checks not passed: " + ", ".join(failed_data_checks))

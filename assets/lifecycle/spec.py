@@ -146,6 +146,13 @@ class LifecycleSpec:
     #: :mod:`assets.lifecycle.confidence`. None: thresholds on the point estimate (today every use case;
     #: switching it on waits for demo samples and test data with 30 positives in the holdout).
     confidence: ConfidenceRule | None = None
+    #: Metrics of a model on data outside the use case's tables, ``(predict) -> {name: value}``
+    #: (flow: NAB's score on series no model trains on), added to the evaluation of the challenger
+    #: and of the champion, so the gate can judge transfer as well as the holdout. May be lazy.
+    transfer_metrics: Callable[[Callable[[pd.DataFrame], pd.DataFrame]], dict[str, float]] | str | None = None
+    #: Metrics besides the primary one that must not regress against the champion, each with its
+    #: tolerance (flow: the transfer score).
+    guarded_metrics: Mapping[str, float] = field(default_factory=dict)
 
     def group_keys(self, frame: pd.DataFrame, id_column: str) -> pd.Series:
         """What the holdout and validation hashes are drawn on: the group column, else the id."""
