@@ -133,3 +133,23 @@ def test_the_gate_refuses_a_challenger_that_transfers_worse() -> None:
     first = gate(0.45, 30.0, None)
     assert first.startswith("FAIL") and "transfer_nab_standard=30.0000 misses threshold 40.0000" in first
     assert gate(0.45, None).startswith("FAIL") and "transfer_nab_standard missing" in gate(0.45, None)
+
+
+def test_a_series_earns_the_supervised_model_with_enough_labels() -> None:
+    """Labelled readings (``scored``) decide: a series with 50 of them, 3 anomalies among them, is
+    trusted; one with fewer labels, or none anomalous, stays on the ensemble."""
+    t = pd.date_range("2024-01-01", periods=400, freq="5min").strftime("%Y-%m-%d %H:%M:%S")
+    rng = np.random.default_rng(1)
+
+    def series(name: str, labelled: int, anomalies: int) -> pd.DataFrame:
+        label = np.array(["normal"] * len(t), dtype=object)
+        label[:anomalies] = "anomaly"
+        scored = np.arange(len(t)) < labelled
+        return pd.DataFrame(
+            {"series": name, "time": t, "value": rng.normal(10, 1, len(t)), "label": label, "scored": scored}
+        )
+
+    frame = pd.concat(
+        [series("annotated", 50, 3), series("few", 49, 3), series("calm", 400, 0)], ignore_index=True
+    )
+    assert M.trusted_series(M.training_data(frame)) == frozenset({"annotated"})

@@ -42,7 +42,7 @@ WARMUP = 12
 TUNE_FRACTION = 0.2
 #: A training series is scored by the supervised model when it has this many labelled readings, of
 #: which this many anomalies; others (and series never seen) get the unsupervised ensemble.
-MIN_LABELLED = 200
+MIN_LABELLED = 50
 MIN_ANOMALIES = 3
 
 
