@@ -39,3 +39,33 @@ def test_outcomes_count_when_no_scored_user_is_in_the_events_table(
     write_partition(frame, "sparkify", "predictions", "0_0-3")
     # a: horizon passed; b: cancelled; c: scored just now, unresolved.
     assert resolved_outcomes(30) == 2
+
+
+def test_the_stream_state_folds_each_partition_once_and_follows_reruns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each predictions file is folded once; a re-run batch that rewrote its file is folded again
+    (its users' outcomes rebuilt), a removed one leaves; history is read per user."""
+    from assets.sparkify.stream import streamed_history
+    from assets.sparkify.stream_state import fold
+
+    monkeypatch.setenv("FLYWHEEL_HOME", str(tmp_path))
+    start = 1_600_000_000_000
+
+    def batch(slot: str, events: list[dict]) -> None:
+        frame = pd.DataFrame(
+            {"key": [f"k{i}" for i in range(len(events))], "record": [json.dumps(e) for e in events]}
+        )
+        write_partition(frame, "sparkify", "predictions", slot)
+
+    batch("0_0-2", [_event("a", start), _event("b", start + DAY_MS)])
+    assert fold() == 1 and fold() == 0  # nothing new: nothing read
+    batch("0_2-3", [_event("c", start + 30 * DAY_MS + DAY_MS // 2)])
+    assert fold() == 1 and resolved_outcomes(30) == 1  # a's horizon passed
+    batch("0_0-2", [_event("a", start), _event("b", start + DAY_MS, "Cancellation Confirmation")])  # a re-run
+    assert resolved_outcomes(30) == 2 and fold() == 0
+    history = streamed_history(["b", "nobody"])
+    assert history["userId"].tolist() == ["b"] and history["page"].tolist() == ["Cancellation Confirmation"]
+    for path in (tmp_path / "tables" / "sparkify" / "predictions").glob("batch=0_0-2/*.parquet"):
+        path.unlink()
+    assert resolved_outcomes(30) == 0 and streamed_history(["a", "b"]).empty

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from assets.sparkify.events import CANCEL_PAGE, FIELDS, USER_AUTHS
+from assets.sparkify.events import FIELDS, USER_AUTHS
 from assets.sparkify.features import DAY_MS
 from assets.sparkify.model import CHURN, STAY, events_table_path, user_history
 
@@ -39,19 +39,11 @@ def stream_record(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def streamed_history(users: list[str]) -> pd.DataFrame:
-    """The events of ``users`` that earlier stream batches scored (the predictions table's records,
-    found by their key ``userId:sessionId:itemInSession``), the 18 fields."""
-    import json
+    """The events of ``users`` that earlier stream batches scored (the 18 fields), from the compacted
+    stream state (``assets.sparkify.stream_state``): the cost is the batch's users', not the stream's."""
+    from assets.sparkify.stream_state import streamed_events
 
-    from assets.loop.scoring import tables
-
-    files = sorted(tables("sparkify", "predictions").glob("batch=*/*.parquet"))
-    if not files:
-        return pd.DataFrame(columns=list(FIELDS))
-    table = pd.concat([pd.read_parquet(f, columns=["key", "record"]) for f in files], ignore_index=True)
-    mine = table["key"].astype(str).str.split(":", n=1).str[0].isin(set(users))
-    records = [json.loads(r) for r in table.loc[mine, "record"]]
-    return pd.DataFrame(records, columns=list(FIELDS)) if records else pd.DataFrame(columns=list(FIELDS))
+    return streamed_events(users)
 
 
 def with_history(records: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -87,23 +79,9 @@ def score_with_history(
 
 
 def resolved_outcomes(horizon_days: float = HORIZON_DAYS) -> int:
-    """How many scored users' outcomes are known (horizon passed, or cancelled since)."""
-    import json
+    """How many scored users' outcomes are known (horizon passed since first scored, judged by the
+    latest event time seen, streamed or landed; or cancelled since), from the compacted stream state:
+    a retrain tick folds only the partitions written since the last one."""
+    from assets.sparkify.stream_state import resolved_count
 
-    from assets.loop.scoring import predictions_table
-
-    table = predictions_table("sparkify", ["record"])
-    if table.empty:
-        return 0
-    records = pd.DataFrame([json.loads(r) for r in table["record"]])
-    records["ts"] = pd.to_numeric(records["ts"])
-    first_scored = records.groupby(records["userId"].astype(str))["ts"].min()
-    latest = int(records["ts"].max())
-    if events_table_path().exists():
-        # No scored user in the events table: an empty max is NaN, which ``or 0`` does not catch.
-        landed = pd.to_numeric(user_history(list(first_scored.index))["ts"]).max()
-        if pd.notna(landed):
-            latest = max(latest, int(landed))
-    cancelled = set(records.loc[records["page"] == CANCEL_PAGE, "userId"].astype(str))
-    passed = first_scored + int(horizon_days * DAY_MS) <= latest
-    return int((passed | first_scored.index.isin(cancelled)).sum())
+    return resolved_count(int(horizon_days * DAY_MS))
