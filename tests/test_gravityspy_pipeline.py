@@ -257,6 +257,33 @@ def test_stream_scores_records_dead_letters_broken_ones_and_uri_pyfunc(pipeline:
     assert list(output.columns) == [*labels, "prediction"]
 
 
+def test_the_holdout_is_scored_on_its_frozen_views(pipeline: Pipeline) -> None:
+    """Issue 22, item 4: the holdout version keeps the views' bytes it was drawn with; a held-out
+    glitch gone from the landing changes nothing an evaluation scores (it used to fail every one)."""
+    from assets.gravityspy.definitions import SPEC
+    from assets.gravityspy.records import URI_COLUMNS, VIEW_COLUMNS
+    from assets.lifecycle.factory import _predict
+    from assets.lifecycle.holdout import inputs_path
+
+    rows_path = pipeline.settings.home / "lifecycle/gravityspy/holdout/holdout-v1.parquet"
+    frame, inputs = pd.read_parquet(rows_path), pd.read_parquet(inputs_path(rows_path))
+    assert len(inputs) == len(frame) and list(inputs["id"]) == list(frame["id"])
+    assert all(isinstance(v, bytes) and v[:4] == b"\x89PNG" for c in VIEW_COLUMNS for v in inputs[c])
+    assert inputs[list(URI_COLUMNS)].isna().all().all()
+    champion = MlflowRegistry(pipeline.settings.mlflow_tracking_uri).get_alias("gravityspy", CHAMPION)
+    model = mlflow.pyfunc.load_model(f"models:/gravityspy/{champion.version}")
+    before = _predict(SPEC, model.predict, frame, inputs)
+    landed = [Path(frame[c].iloc[0]) for c in URI_COLUMNS]
+    aside = [path.with_name(path.name + ".aside") for path in landed]
+    for path, moved in zip(landed, aside, strict=True):
+        path.rename(moved)
+    try:
+        pd.testing.assert_frame_equal(_predict(SPEC, model.predict, frame, inputs), before)
+    finally:
+        for path, moved in zip(landed, aside, strict=True):
+            moved.rename(path)
+
+
 def test_second_batch_decodes_only_its_new_files(pipeline: Pipeline) -> None:
     """Runs last (it changes the landing): two new glitches land, one old glitch is removed and one
     view of another is replaced; the ingest decodes the new and replaced files only, drops the gone

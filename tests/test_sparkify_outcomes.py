@@ -69,3 +69,27 @@ def test_the_stream_state_folds_each_partition_once_and_follows_reruns(
     for path in (tmp_path / "tables" / "sparkify" / "predictions").glob("batch=0_0-2/*.parquet"):
         path.unlink()
     assert resolved_outcomes(30) == 0 and streamed_history(["a", "b"]).empty
+
+
+def test_a_sparkify_holdout_freezes_the_events_it_is_scored_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 22, item 4: each held-out user's events before their last cutoff are frozen with the
+    holdout version; events that land later are not among them."""
+    from assets.sparkify.model import frozen_history
+
+    monkeypatch.setenv("FLYWHEEL_HOME", str(tmp_path))
+    table = events_table_path()
+    table.mkdir(parents=True)
+    events = [
+        _event("a", 50),
+        _event("a", 150),
+        _event("a", 250),
+        _event("b", 50),
+        _event("b", 160),
+        _event("c", 10),
+    ]
+    pd.DataFrame(events).to_parquet(table / "part-0.parquet", index=False)
+    rows = pd.DataFrame({"userId": ["a", "a", "b"], "cutoff": [100, 200, 150]})
+    frozen = frozen_history(rows)
+    assert sorted(zip(frozen["userId"], frozen["ts"], strict=True)) == [("a", 50), ("a", 150), ("b", 50)]

@@ -179,6 +179,13 @@ def test_holdout_is_by_user(run) -> None:
         materialized_path(run.instance, AssetKey("sparkify_training_set"), "training_set_path")
     )
     assert set(holdout["userId"]).isdisjoint(training["userId"]) and len(holdout) and len(training)
+    # Frozen with the version (issue 22, item 4): the held-out users' events the holdout is scored on.
+    frozen = pd.read_parquet(
+        run.settings.home / "lifecycle" / "sparkify" / "holdout" / "holdout-v1.inputs.parquet"
+    )
+    assert set(frozen["userId"].astype(str)) == set(holdout["userId"].astype(str))
+    last_cutoff = holdout.groupby(holdout["userId"].astype(str))["cutoff"].max()
+    assert (frozen["ts"].to_numpy() < frozen["userId"].astype(str).map(last_cutoff).to_numpy()).all()
 
 
 def test_customers_database_has_every_user_with_the_champions_risk(run) -> None:

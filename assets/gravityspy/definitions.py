@@ -244,6 +244,7 @@ SPEC = LifecycleSpec(
     # A glitch is its four grids: the same pixels under another id (a copy, a re-emitted record, an
     # annotation of one) are the same glitch.
     content_key=ContentKey(text=(CONTENT_HASH,)),
+    holdout_inputs="assets.gravityspy.records:frozen_records",
 )
 lifecycle = build_lifecycle(SPEC)
 LOOP = LoopSpec(

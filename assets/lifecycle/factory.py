@@ -167,11 +167,20 @@ def _records(spec: LifecycleSpec, frame: "pd.DataFrame") -> "pd.DataFrame":
     return frame[[c for c in spec.record_columns if c in frame.columns]]
 
 
-def _predict(spec: LifecycleSpec, predict: Any, frame: "pd.DataFrame") -> "pd.DataFrame":
+def _predict(
+    spec: LifecycleSpec, predict: Any, frame: "pd.DataFrame", inputs: "pd.DataFrame | None" = None
+) -> "pd.DataFrame":
     """Predictions for labelled rows: each row's record through ``predict``, or the use case's own
-    way of turning rows into model input (``LifecycleSpec.score_rows``)."""
+    way of turning rows into model input (``LifecycleSpec.score_rows``); from the holdout's frozen
+    ``inputs`` when it has them (the records inlined, or the history rows are scored on)."""
     if spec.score_rows is not None:
+        if inputs is not None:
+            return resolve(spec.score_rows)(predict, frame, inputs)
         return resolve(spec.score_rows)(predict, frame)
+    if inputs is not None:
+        if len(inputs) != len(frame):
+            raise Failure(f"{spec.use_case}: frozen inputs hold {len(inputs)} rows, the holdout {len(frame)}")
+        return predict(_records(spec, inputs))
     return predict(_records(spec, frame))
 
 
@@ -415,7 +424,9 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
                 else "registered versions trained on every eligible row"
             )
             reason += f" (not fresh: {why}; the next gate judges on thresholds alone)"
-        frozen = store.freeze(frame[mask].reset_index(drop=True), reason=reason, fresh=fresh)
+        rows = frame[mask].reset_index(drop=True)
+        inputs = resolve(spec.holdout_inputs)(rows) if spec.holdout_inputs is not None else None
+        frozen = store.freeze(rows, reason=reason, fresh=fresh, inputs=inputs)
         return frozen, {
             "untrained_eligible_rows": int((untrained & eligible).sum()),
             "versions_without_training_record": ", ".join(unknown) or "none",
@@ -705,11 +716,12 @@ def build_lifecycle(spec: LifecycleSpec) -> LifecycleDefinitions:  # noqa: C901 
                 f"v{holdout_version}, whose rows it may have trained on: retrain it"
             )
         frame = holdout.read()
+        frozen_inputs = holdout.inputs() if isinstance(holdout, HoldoutTable) else None
         mlflow.set_tracking_uri(registry.tracking_uri)
 
         def score(version: str) -> "tuple[Evaluation, pd.DataFrame]":
             model = mlflow.pyfunc.load_model(f"models:/{uc}/{version}")
-            predictions = _predict(spec, model.predict, frame)
+            predictions = _predict(spec, model.predict, frame, frozen_inputs)
             result = _evaluate(spec, holdout, frame, predictions)
             if spec.transfer_metrics is not None:
                 transfer = resolve(spec.transfer_metrics)(model.predict)

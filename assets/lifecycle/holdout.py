@@ -102,6 +102,12 @@ class HoldoutVersion:
     fresh: bool = True
 
 
+def inputs_path(holdout: Path | str) -> Path:
+    """Where a holdout version's frozen model inputs are kept (beside its rows)."""
+    path = Path(holdout)
+    return path.with_name(path.stem + ".inputs.parquet")
+
+
 class HoldoutStore:
     """Versions of one use case's holdout under ``<FLYWHEEL_HOME>/lifecycle/<uc>/holdout``."""
 
@@ -124,14 +130,20 @@ class HoldoutStore:
     def history(self) -> list[dict]:
         return self._entries()
 
-    def freeze(self, rows: pd.DataFrame, reason: str, fresh: bool = True) -> HoldoutVersion:
+    def freeze(
+        self, rows: pd.DataFrame, reason: str, fresh: bool = True, inputs: pd.DataFrame | None = None
+    ) -> HoldoutVersion:
         """Store ``rows`` as the next holdout version and make it current (the manifest is replaced
-        atomically, so a reader sees the old current version or the new one)."""
+        atomically, so a reader sees the old current version or the new one). ``inputs``, what the
+        model is scored on when the rows do not hold it (``LifecycleSpec.holdout_inputs``), is stored
+        beside them (``holdout-v<N>.inputs.parquet``) before the version becomes current."""
         entries = self._entries()
         version = (entries[-1]["version"] + 1) if entries else 1
         self.root.mkdir(parents=True, exist_ok=True)
         name = f"holdout-v{version}.parquet"
         rows.to_parquet(self.root / name, index=False)
+        if inputs is not None:
+            inputs.to_parquet(inputs_path(self.root / name), index=False)
         entry = {
             "version": version,
             "file": name,

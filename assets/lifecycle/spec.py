@@ -42,6 +42,16 @@ class HoldoutTable(LabelledTable):
     version: int | None = None
     fresh: bool = True
 
+    def inputs(self) -> pd.DataFrame | None:
+        """What the models are scored on, frozen with this version (None: the rows themselves, or a
+        version frozen before inputs were kept)."""
+        import pandas as pd
+
+        from assets.lifecycle.holdout import inputs_path
+
+        path = inputs_path(self.path)
+        return pd.read_parquet(path) if path.exists() else None
+
 
 @dataclass(frozen=True)
 class TrainingSet(LabelledTable):
@@ -146,6 +156,11 @@ class LifecycleSpec:
     #: :mod:`assets.lifecycle.confidence`. None: thresholds on the point estimate (today every use case;
     #: switching it on waits for demo samples and test data with 30 positives in the holdout).
     confidence: ConfidenceRule | None = None
+    #: What a model is scored on for holdout rows, frozen with each holdout version so that an
+    #: evaluation never reads live data ``(rows) -> inputs``: the rows with their record inlined
+    #: (same order; gravityspy: the views' bytes), or the history ``score_rows`` scores the rows on
+    #: (sparkify: the held-out users' events). None: the rows hold their records. May be lazy.
+    holdout_inputs: Callable[[pd.DataFrame], pd.DataFrame] | str | None = None
     #: Metrics of a model on data outside the use case's tables, ``(predict) -> {name: value}``
     #: (flow: NAB's score on series no model trains on), added to the evaluation of the challenger
     #: and of the champion, so the gate can judge transfer as well as the holdout. May be lazy.

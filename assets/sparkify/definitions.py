@@ -293,6 +293,7 @@ SPEC = LifecycleSpec(
     pip_requirements="assets.sparkify.model:pip_requirements",
     group_column="userId",
     score_rows="assets.sparkify.model:score_examples",
+    holdout_inputs="assets.sparkify.model:frozen_history",
     extra_metrics="assets.sparkify.model:churn_metrics",
     extra_figures="assets.sparkify.model:reliability_figure",
 )

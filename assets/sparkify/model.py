@@ -296,6 +296,16 @@ def user_history(users: list[str], before: int | None = None, path: Path | None 
     return dataset.to_table(filter=condition).to_pandas()
 
 
+def frozen_history(rows: pd.DataFrame) -> pd.DataFrame:
+    """``LifecycleSpec.holdout_inputs``: the held-out users' events before each one's last cutoff,
+    frozen with the holdout version, so that late events never change what it is scored on."""
+    users = rows["userId"].astype(str)
+    history = user_history(sorted(users.unique()))
+    last_cutoff = rows.groupby(users)["cutoff"].max()
+    before = pd.to_numeric(history["ts"]) < history["userId"].astype(str).map(last_cutoff).to_numpy()
+    return history[before].reset_index(drop=True)
+
+
 def score_examples(predict: Any, frame: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
     """``LifecycleSpec.score_rows``: each (user, cutoff) row scored through the pyfunc contract on that
     user's events before the cutoff, exactly as served (no ``as_of`` column: as of the user's latest
