@@ -25,9 +25,11 @@ from datetime import datetime
 
 from dagster import (
     DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     DynamicPartitionsDefinition,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -152,6 +154,17 @@ def build_landing_sensor(
         description=f"New or changed files under <landing>/{use_case}/ → one ingest run per file.",
     )
     def _sensor(context: SensorEvaluationContext, object_store: ObjectStoreResource):
+        holding = context.instance.get_runs(
+            RunsFilter(job_name=job_name, statuses=ACTIVE_RUN_STATUSES), limit=1
+        )
+        if holding:
+            return SensorResult(
+                skip_reason=SkipReason(
+                    f"{job_name} run {holding[0].run_id[:8]} ({holding[0].status.value.lower()}) holds the "
+                    f"landing; new files wait until it ends"
+                ),
+                cursor=context.cursor,
+            )
         cursor = LandingCursor.parse(context.cursor)
         objects = [o for o in object_store.list(f"{use_case}/") if accept(o)]
         known = set(context.instance.get_dynamic_partitions(partitions_def.name))
@@ -200,6 +213,16 @@ def register_landing_partitions(
 NEW_FILES_TAG = "flywheel/new_files"
 
 
+#: Runs that still hold what they were handed.
+ACTIVE_RUN_STATUSES = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+]
+
+
 def build_batch_landing_sensor(
     use_case: str,
     job_name: str,
@@ -217,6 +240,10 @@ def build_batch_landing_sensor(
 
     New is judged as in :func:`build_landing_sensor` (``key@version`` cursor); ``ingested_keys`` (read at
     tick time) plays the partitions' part for objects older than the cursor remembers.
+
+    While a run of the job is queued or in progress it holds the landing: the tick requests nothing
+    and keeps its cursor, so no file is handed to two runs at once (they share a staging mirror and
+    decoded slots); files the run did not read are requested after it ends.
     """
 
     @sensor(
@@ -227,6 +254,17 @@ def build_batch_landing_sensor(
         description=f"New or changed files under <landing>/{use_case}/ → one ingest run per batch of files.",
     )
     def _sensor(context: SensorEvaluationContext, object_store: ObjectStoreResource):
+        holding = context.instance.get_runs(
+            RunsFilter(job_name=job_name, statuses=ACTIVE_RUN_STATUSES), limit=1
+        )
+        if holding:
+            return SensorResult(
+                skip_reason=SkipReason(
+                    f"{job_name} run {holding[0].run_id[:8]} ({holding[0].status.value.lower()}) holds the "
+                    f"landing; new files wait until it ends"
+                ),
+                cursor=context.cursor,
+            )
         cursor = LandingCursor.parse(context.cursor)
         objects = [o for o in object_store.list(f"{use_case}/") if accept(o)]
         known = set(ingested_keys())
