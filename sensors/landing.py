@@ -154,17 +154,6 @@ def build_landing_sensor(
         description=f"New or changed files under <landing>/{use_case}/ → one ingest run per file.",
     )
     def _sensor(context: SensorEvaluationContext, object_store: ObjectStoreResource):
-        holding = context.instance.get_runs(
-            RunsFilter(job_name=job_name, statuses=ACTIVE_RUN_STATUSES), limit=1
-        )
-        if holding:
-            return SensorResult(
-                skip_reason=SkipReason(
-                    f"{job_name} run {holding[0].run_id[:8]} ({holding[0].status.value.lower()}) holds the "
-                    f"landing; new files wait until it ends"
-                ),
-                cursor=context.cursor,
-            )
         cursor = LandingCursor.parse(context.cursor)
         objects = [o for o in object_store.list(f"{use_case}/") if accept(o)]
         known = set(context.instance.get_dynamic_partitions(partitions_def.name))
@@ -223,6 +212,21 @@ ACTIVE_RUN_STATUSES = [
 ]
 
 
+def _held_by_a_run(context: SensorEvaluationContext, job_name: str) -> SensorResult | None:
+    """A skip (cursor kept) while a run of ``job_name`` is queued or in progress, else None."""
+    holding = context.instance.get_runs(RunsFilter(job_name=job_name, statuses=ACTIVE_RUN_STATUSES), limit=1)
+    if not holding:
+        return None
+    run = holding[0]
+    return SensorResult(
+        skip_reason=SkipReason(
+            f"{job_name} run {run.run_id[:8]} ({run.status.value.lower()}) holds the landing; "
+            "new files wait until it ends"
+        ),
+        cursor=context.cursor,
+    )
+
+
 def build_batch_landing_sensor(
     use_case: str,
     job_name: str,
@@ -254,17 +258,9 @@ def build_batch_landing_sensor(
         description=f"New or changed files under <landing>/{use_case}/ → one ingest run per batch of files.",
     )
     def _sensor(context: SensorEvaluationContext, object_store: ObjectStoreResource):
-        holding = context.instance.get_runs(
-            RunsFilter(job_name=job_name, statuses=ACTIVE_RUN_STATUSES), limit=1
-        )
-        if holding:
-            return SensorResult(
-                skip_reason=SkipReason(
-                    f"{job_name} run {holding[0].run_id[:8]} ({holding[0].status.value.lower()}) holds the "
-                    f"landing; new files wait until it ends"
-                ),
-                cursor=context.cursor,
-            )
+        held = _held_by_a_run(context, job_name)
+        if held is not None:
+            return held
         cursor = LandingCursor.parse(context.cursor)
         objects = [o for o in object_store.list(f"{use_case}/") if accept(o)]
         known = set(ingested_keys())
