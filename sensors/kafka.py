@@ -262,8 +262,18 @@ def build_kafka_sensor(
             kafka.ensure_topic(name, config=topic_config)
         else:
             kafka.ensure_topic(name)
+        from kafka.errors import KafkaConnectionError
+
         cursor = KafkaCursor.parse(context.cursor)
-        beginning, end = kafka.log_bounds(name)  # one round trip for both
+        try:
+            beginning, end = kafka.log_bounds(name)  # one round trip for both
+        except KafkaConnectionError as exc:
+            # A broker just died and the client kept asking it (kafka-python 3): this tick sees no
+            # log, so it hands out nothing and keeps its cursor; the next one asks the live brokers.
+            return SensorResult(
+                skip_reason=SkipReason(f"{name}: cannot read the log bounds now ({exc}); cursor kept"),
+                cursor=context.cursor,
+            )
         store = DecisionStore(context, name_)
         decision = store.get(context.cursor)
         if decision is None:

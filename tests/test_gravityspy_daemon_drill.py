@@ -63,9 +63,8 @@ def test_the_daemon_scores_48_and_dead_letters_2_without_a_rescore_loop(
     settings = get_settings()
     kafka = KafkaResource(bootstrap_servers=settings.kafka_bootstrap_servers)
     topic = settings.topic("gravityspy")
-    kafka.ensure_topic(topic, partitions=1)
     source = str(pipeline.root / "Koi_Fish")
-    assert simulate(settings, "gravityspy", 24, seed=3, source=source).sent == 24
+    assert simulate(settings, "gravityspy", 24, seed=3, source=source).sent == 24  # creates the topic
     _send_poison(topic, kafka)
     assert simulate(settings, "gravityspy", 24, seed=4, source=source).sent == 24
     assert sum(kafka.end_offsets(topic).values()) == 50
@@ -90,9 +89,8 @@ def test_the_daemon_scores_48_and_dead_letters_2_without_a_rescore_loop(
         server.stop()
     print("\n".join(logs))
     assert len(predictions) == 48 and len(dead) == 2, f"after {done:.0f}s: {len(predictions)} + {len(dead)}"
-    assert sorted(dead["offset"]) == [24, 25]
-    reasons = dict(zip(dead["offset"], dead["reason"], strict=True))
-    assert reasons[24].startswith("not_a_record: wrong_shape") and "wrong_size" in reasons[25]
+    reasons = sorted(dead["reason"])
+    assert reasons[0].startswith("not_a_record: wrong_shape") and "wrong_size" in reasons[1], reasons
     # One run, launched by the daemon from the Kafka sensor, succeeded; nothing asked again.
     assert [r.status for r in runs] == [DagsterRunStatus.SUCCESS], [(r.status, r.tags) for r in runs]
     assert runs[0].tags.get("dagster/sensor_name") == "gravityspy_kafka_sensor"
