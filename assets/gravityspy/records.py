@@ -182,4 +182,3 @@ def frozen_records(rows: Any) -> Any:
         if column in frozen:
             frozen[column] = None
     return frozen
-
