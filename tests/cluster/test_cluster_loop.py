@@ -36,8 +36,23 @@ def test_topics_are_replicated_three_times_with_two_in_sync(kafka_env: Settings)
     admin = AdminClient({"bootstrap.servers": kafka_env.kafka_bootstrap_servers})
     partitions = admin.list_topics(topic, timeout=15).topics[topic].partitions
     assert partitions and all(len(p.replicas) == 3 for p in partitions.values())
-    [config] = admin.describe_configs([ConfigResource("topic", topic)]).values()
-    assert config.result()["min.insync.replicas"].value == "2"
+    assert _topic_config(admin, topic)["min.insync.replicas"].value == "2"
+
+
+def _topic_config(admin: AdminClient, topic: str, seconds: float = 15.0) -> dict:
+    """The topic's config, asked again while the broker answering has not yet learned of the new
+    topic (KRaft propagates it to each broker's metadata a moment after creation)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    deadline = time.monotonic() + seconds
+    while True:
+        [future] = admin.describe_configs([ConfigResource("topic", topic)]).values()
+        try:
+            return future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def test_a_broker_killed_mid_stream_and_restarted_scores_every_offset_once(
