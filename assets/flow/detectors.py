@@ -150,14 +150,19 @@ def combined_z(parts: dict[str, np.ndarray], config: DetectorConfig, only: str |
     return quiet_after_alarm(stacked, config.quiet)
 
 
+def series_bounds(group: np.ndarray) -> np.ndarray:
+    """Where each series starts in readings sorted by (group, time), and the end: ``[s0, s1, ..., n]``."""
+    if not len(group):
+        return np.zeros(1, dtype=np.int64)
+    return np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
+
+
 def ensemble_z(
     group: np.ndarray, t_ns: np.ndarray, x: np.ndarray, config: DetectorConfig, only: str | None = None
 ) -> np.ndarray:
     """The ensemble z of every reading; readings sorted by (group, time)."""
     out = np.zeros(len(x))
-    if len(x) == 0:
-        return out
-    bounds = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
+    bounds = series_bounds(group)
     for start, end in zip(bounds[:-1], bounds[1:], strict=True):
         parts = series_z(t_ns[start:end], x[start:end], config)
         out[start:end] = combined_z(parts, config, only)

@@ -30,7 +30,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from assets.flow.detectors import DetectorConfig, anomaly_probability, ensemble_z
+from assets.flow.detectors import DetectorConfig, anomaly_probability, ensemble_z, series_bounds
 from assets.flow.features import T, window_features, windows
 from assets.flow.parsing import parse_times, parse_values
 
@@ -60,7 +60,7 @@ class Prepared:
         """Per reading: whether its series is one of ``names`` (decided once per series)."""
         if self.series is None or not len(self.group):
             return np.zeros(len(self.group), dtype=bool)
-        first = np.flatnonzero(np.r_[True, self.group[1:] != self.group[:-1]])
+        first = series_bounds(self.group)[:-1]
         return np.isin(self.series[first], list(names))[self.group]
 
     def subset(self, rows: np.ndarray) -> Prepared:
@@ -206,18 +206,11 @@ class FlowModel(mlflow.pyfunc.PythonModel):
             return cold_probabilities(prepared, detectors)
         if known.all() and not self.blend:
             return supervised_probabilities(self.scorer, prepared)
+        cold = np.ones_like(known) if self.blend else ~known
         out = np.zeros(len(prepared.x))
-        out[known] = supervised_probabilities(self.scorer, prepared.subset(known))
-        cold = ~known | self.blend
-        if cold.any():
-            unsupervised = cold_probabilities(prepared.subset(cold), detectors)
-            if self.blend:
-                full = np.zeros(len(prepared.x))
-                full[cold] = unsupervised
-                out[known] = np.maximum(out[known], full[known])
-                out[~known] = full[~known]
-            else:
-                out[cold] = unsupervised
+        out[cold] = cold_probabilities(prepared.subset(cold), detectors)
+        supervised = supervised_probabilities(self.scorer, prepared.subset(known))
+        out[known] = np.maximum(out[known], supervised) if self.blend else supervised
         return out
 
 
@@ -226,10 +219,8 @@ def cold_probabilities(prepared: Prepared, detectors: DetectorConfig) -> np.ndar
     towards 0.5 as the supervised scores are: nothing is known of a series' first readings."""
     z = ensemble_z(prepared.group, prepared.t_ns, prepared.x, detectors)
     proba = anomaly_probability(z, detectors.threshold_z)
-    starts = (
-        np.flatnonzero(np.r_[True, prepared.group[1:] != prepared.group[:-1]]) if len(z) else np.zeros(0, int)
-    )
-    history = np.arange(len(z)) - np.repeat(starts, np.diff(np.r_[starts, len(z)]))
+    bounds = series_bounds(prepared.group)
+    history = np.arange(len(z)) - np.repeat(bounds[:-1], np.diff(bounds))
     return 0.5 + (proba - 0.5) * np.clip(history / WARMUP, 0.0, 1.0)
 
 
@@ -326,14 +317,13 @@ def _f1(truth: np.ndarray, flagged: np.ndarray) -> float:
 def blend_helps(scorer: Scorer, data: TrainingData, known: frozenset[str], detectors: DetectorConfig) -> bool:
     """Whether the blend flags the trusted series' last part (``tune`` rows) better than the
     supervised scorer alone: the evidence for scoring known series by both."""
-    rows = np.isin(data.prepared.series, list(known))
-    tune = data.tune[rows]
-    if not tune.any() or not data.y[rows][tune].any():
+    rows = data.prepared.in_series(known)
+    tune, truth = data.tune[rows], data.y[rows][data.tune[rows]].astype(bool)
+    if not truth.any():
         return False
     subset = data.prepared.subset(rows)
     supervised = supervised_probabilities(scorer, subset)
     blended = np.maximum(supervised, cold_probabilities(subset, detectors))
-    truth = data.y[rows][tune].astype(bool)
     return _f1(truth, blended[tune] > 0.5) > _f1(truth, supervised[tune] > 0.5)
 
 

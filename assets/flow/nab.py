@@ -149,25 +149,25 @@ def nab_standard(files: list[ScoredFile]) -> NabResult:
 
 @dataclass(frozen=True)
 class Corpus:
-    """A NAB-layout folder: ``data/<category>/<name>.csv`` (``timestamp,value``) and
-    ``combined_windows.json``, or its readings read into memory."""
+    """A NAB-layout folder (``data/<category>/<name>.csv`` with ``timestamp,value``, and
+    ``combined_windows.json``), its series read once."""
 
     root: Path
     windows: dict[str, list[tuple[str, str]]]
+    frames: dict[str, pd.DataFrame]
 
     @classmethod
     def read(cls, root: Path) -> Corpus:
         windows = json.loads((root / "combined_windows.json").read_text())
-        present = {name: w for name, w in windows.items() if (root / "data" / name).is_file()}
+        present = {name: w for name, w in sorted(windows.items()) if (root / "data" / name).is_file()}
         if not present:
             raise FileNotFoundError(f"{root}: no series of combined_windows.json under data/")
-        return cls(root, present)
+        return cls(root, present, {name: pd.read_csv(root / "data" / name) for name in present})
 
     def series(self) -> dict[str, pd.DataFrame]:
-        return {name: pd.read_csv(self.root / "data" / name) for name in sorted(self.windows)}
+        return self.frames
 
     def score(self, scores: dict[str, np.ndarray]) -> NabResult:
         """The standard score of one score array per file (files without scores are left out)."""
-        files = self.series()
-        stamps = {name: pd.to_datetime(files[name]["timestamp"]).to_numpy() for name in scores}
+        stamps = {name: pd.to_datetime(self.frames[name]["timestamp"]).to_numpy() for name in scores}
         return nab_standard([score_file(n, stamps[n], v, self.windows[n]) for n, v in scores.items()])

@@ -58,26 +58,18 @@ def upsert(series: np.ndarray, t_ns: np.ndarray, values: np.ndarray, path: Path 
     return len(rows)
 
 
-def read_range(series: str, start_ns: int, end_ns: int, path: Path | None = None) -> pd.DataFrame:
-    """Readings of one series with ``start_ns <= t_ns <= end_ns``, in time order."""
-    with connect(path) as db:
-        rows = db.execute(
-            "SELECT t_ns, value FROM readings WHERE series = ? AND t_ns BETWEEN ? AND ? ORDER BY t_ns",
-            (series, int(start_ns), int(end_ns)),
-        ).fetchall()
-    return pd.DataFrame(rows, columns=["t_ns", "value"]).astype({"t_ns": "int64", "value": float})
-
-
-def context_start(series: str, first_ns: int, path: Path | None = None) -> int:
-    """Where a batch whose earliest reading of ``series`` is at ``first_ns`` reads context from: the
-    earlier of ``HISTORY_NS`` before it and its ``HISTORY_READINGS``-th stored reading before it."""
-    with connect(path) as db:
-        row = db.execute(
-            "SELECT t_ns FROM readings WHERE series = ? AND t_ns < ? ORDER BY t_ns DESC LIMIT 1 OFFSET ?",
-            (series, int(first_ns), HISTORY_READINGS - 1),
-        ).fetchone()
+def read_context(db: sqlite3.Connection, series: str, first_ns: int, last_ns: int) -> pd.DataFrame:
+    """A batch's context for one series, in time order: its readings up to ``last_ns`` from the
+    earlier of ``HISTORY_NS`` before ``first_ns`` and its ``HISTORY_READINGS``-th stored reading
+    before ``first_ns``."""
     by_time = int(first_ns) - HISTORY_NS
-    return min(by_time, int(row[0])) if row else by_time
+    rows = db.execute(
+        "SELECT t_ns, value FROM readings WHERE series = ?1 AND t_ns <= ?3 AND t_ns >= MIN(?4, "
+        "COALESCE((SELECT t_ns FROM readings WHERE series = ?1 AND t_ns < ?2 "
+        "ORDER BY t_ns DESC LIMIT 1 OFFSET ?5), ?4)) ORDER BY t_ns",
+        (series, int(first_ns), int(last_ns), by_time, HISTORY_READINGS - 1),
+    ).fetchall()
+    return pd.DataFrame(rows, columns=["t_ns", "value"]).astype({"t_ns": "int64", "value": float})
 
 
 def read_all(path: Path | None = None) -> pd.DataFrame:
@@ -100,18 +92,15 @@ def with_history(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         upsert(series[ok], t_ns[ok], x.to_numpy()[ok])
     parts, offset = [], 0
     where = np.full(len(frame), -1, dtype=np.int64)
-    for name in pd.unique(series[ok]):
-        mine = ok & (series == name)
-        first = int(t_ns[mine].min())
-        stored = read_range(name, context_start(name, first), int(t_ns[mine].max()))
-        position = pd.Series(np.arange(len(stored)) + offset, index=stored["t_ns"].to_numpy())
-        where[mine] = position.reindex(t_ns[mine]).to_numpy()
-        parts.append(
-            pd.DataFrame(
-                {"series": name, "time": pd.to_datetime(stored["t_ns"], utc=True), "value": stored["value"]}
-            )
-        )
-        offset += len(stored)
+    with connect() as db:  # one connection for every series of the batch
+        for name in pd.unique(series[ok]):
+            mine = ok & (series == name)
+            stored = read_context(db, name, int(t_ns[mine].min()), int(t_ns[mine].max()))
+            position = pd.Series(np.arange(len(stored)) + offset, index=stored["t_ns"].to_numpy())
+            where[mine] = position.reindex(t_ns[mine]).to_numpy()
+            times = pd.to_datetime(stored["t_ns"], utc=True)
+            parts.append(pd.DataFrame({"series": name, "time": times, "value": stored["value"]}))
+            offset += len(stored)
     bad = np.flatnonzero(~ok)
     if len(bad):
         parts.append(frame.iloc[bad][["series", "time", "value"]].reset_index(drop=True))

@@ -175,9 +175,9 @@ def frozen_records(rows: Any) -> Any:
     """``LifecycleSpec.holdout_inputs``: the holdout rows as records with their four views' PNG bytes
     inlined (read once, from the landed files the rows name), so that a held-out glitch deleted or
     replaced in the landing later changes no evaluation."""
-    frozen = rows.copy()
+    frozen, records = rows.copy(), rows.to_dict("records")
     for column in VIEW_COLUMNS:
-        frozen[column] = [view_bytes(record, column) for record in rows.to_dict("records")]
+        frozen[column] = [view_bytes(record, column) for record in records]
     for column in URI_COLUMNS:
         if column in frozen:
             frozen[column] = None

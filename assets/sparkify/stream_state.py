@@ -4,7 +4,7 @@ Why (issue 22, item 3): rescoring a batch needs its users' earlier streamed even
 sensor counts users whose outcome is known. Both used to read and JSON-parse every predictions
 partition on every call, a cost that grows with the whole stream until it exceeds the sensor's
 timeout. Here the predictions table stays the source of truth and is folded into SQLite once per
-partition file (``tables/sparkify/stream_state.sqlite``):
+partition file (``tables/sparkify/state/stream_state.sqlite``):
 
 - ``events``: one row per streamed event (``userId, sessionId, itemInSession, ts``), with its record;
   a user's events are read by the primary key's prefix, so a batch pays for its own users only;
@@ -59,10 +59,7 @@ def connect(path: Path | None = None) -> Iterator[sqlite3.Connection]:
         connection.close()
 
 
-def _predictions_files() -> dict[str, tuple[int, int]]:
-    from assets.loop.scoring import tables
-
-    root = tables("sparkify", "predictions")
+def _predictions_files(root: Path) -> dict[str, tuple[int, int]]:
     out = {}
     for path in sorted(root.glob("batch=*/*.parquet")):
         stat = path.stat()
@@ -110,8 +107,8 @@ def _merge_outcomes(db: sqlite3.Connection, rows: list[tuple], cancelling: set[s
     )
 
 
-def _fold_file(db: sqlite3.Connection, root: Path, name: str, signature: tuple[int, int]) -> None:
-    """Replace one partition file's events, then rebuild the outcomes of the users it touches."""
+def _parse(root: Path, name: str) -> tuple[list[tuple], set[str]]:
+    """One partition file's events as ``events`` rows, and the users it shows cancelling."""
     frame = pd.read_parquet(root / name, columns=["record"])
     rows, cancelling = [], set()
     for text in frame["record"]:
@@ -123,7 +120,20 @@ def _fold_file(db: sqlite3.Connection, root: Path, name: str, signature: tuple[i
             cancelling.add(str(user))
         key = [_int(record.get(field)) for field in ("sessionId", "itemInSession", "ts")]
         rows.append((str(user), *key, name, text))
-    earlier = _users_of(db, name)  # a re-run batch: its old rows go, their users are rebuilt
+    return rows, cancelling
+
+
+def _replace_file(
+    db: sqlite3.Connection,
+    name: str,
+    rows: list[tuple],
+    cancelling: set[str],
+    signature: tuple[int, int] | None,
+) -> None:
+    """One partition file's events replaced by ``rows`` in one transaction (``signature`` None: the
+    file is gone). A new file's users are merged into their outcomes; a re-run's or a removed file's
+    users are rebuilt from their events."""
+    earlier = _users_of(db, name)
     db.execute("BEGIN IMMEDIATE")
     try:
         db.execute("DELETE FROM events WHERE file = ?", (name,))
@@ -132,42 +142,40 @@ def _fold_file(db: sqlite3.Connection, root: Path, name: str, signature: tuple[i
             _rebuild_outcomes(db, {r[0] for r in rows} | set(earlier))
         else:
             _merge_outcomes(db, rows, cancelling)
-        db.execute("INSERT OR REPLACE INTO folded VALUES (?, ?, ?)", (name, *signature))
+        if signature is None:
+            db.execute("DELETE FROM folded WHERE file = ?", (name,))
+        else:
+            db.execute("INSERT OR REPLACE INTO folded VALUES (?, ?, ?)", (name, *signature))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
 
 
-def fold(path: Path | None = None) -> int:
-    """Fold the predictions files that are new or changed since the last call; returns how many."""
+def _fold(db: sqlite3.Connection) -> int:
     from assets.loop.scoring import tables
 
     root = tables("sparkify", "predictions")
-    files = _predictions_files()
-    with connect(path) as db:
-        known = {f: (s, m) for f, s, m in db.execute("SELECT file, size, mtime_ns FROM folded")}
-        pending = [f for f, signature in files.items() if known.get(f) != signature]
-        for name in pending:
-            _fold_file(db, root, name, files[name])
-        for gone in set(known) - set(files):
-            _fold_file_removed(db, gone)
+    files = _predictions_files(root)
+    known = {f: (s, m) for f, s, m in db.execute("SELECT file, size, mtime_ns FROM folded")}
+    pending = [f for f, signature in files.items() if known.get(f) != signature]
+    for name in pending:
+        _replace_file(db, name, *_parse(root, name), files[name])
+    for gone in set(known) - set(files):
+        _replace_file(db, gone, [], set(), None)
     return len(pending)
 
 
-def _fold_file_removed(db: sqlite3.Connection, name: str) -> None:
-    users = _users_of(db, name)
-    db.execute("BEGIN IMMEDIATE")
-    db.execute("DELETE FROM events WHERE file = ?", (name,))
-    db.execute("DELETE FROM folded WHERE file = ?", (name,))
-    _rebuild_outcomes(db, users)
-    db.execute("COMMIT")
+def fold(path: Path | None = None) -> int:
+    """Fold the predictions files that are new or changed since the last call; returns how many."""
+    with connect(path) as db:
+        return _fold(db)
 
 
 def streamed_events(users: list[str], path: Path | None = None) -> pd.DataFrame:
     """The streamed events of ``users`` (the 18 fields), read by user."""
-    fold(path)
     with connect(path) as db:
+        _fold(db)
         texts = []
         for start in range(0, len(users), 500):  # SQLite's bound-parameter limit
             chunk = [str(u) for u in users[start : start + 500]]
@@ -203,8 +211,8 @@ def _landed_latest_ts(db: sqlite3.Connection) -> int | None:
 def resolved_count(horizon_ms: int, path: Path | None = None) -> int:
     """Scored users whose outcome is known: cancelled since, or scored at least ``horizon_ms`` before
     the latest event time seen (streamed or landed)."""
-    fold(path)
     with connect(path) as db:
+        _fold(db)
         (streamed,) = db.execute("SELECT MAX(ts) FROM events").fetchone()
         if streamed is None:
             return 0
