@@ -1,69 +1,14 @@
-"""The wiring every use case with one landed file per partition shares: an ingest job (one run per
-file), a training job over the rest of the group, the landing sensor and ``discover``.
-
-Kept apart from the definitions modules so that each use case states only what differs (names and
-descriptions), and light: Dagster only.
+"""What every per-file ingest asset shares: reading one landed object at the version the landing
+sensor saw (a private snapshot, or S3 directly), and saying in its metadata which version it read.
+The jobs, sensor and ``discover`` of a per-file use case are :class:`assets.usecase.PerFileIngest`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-
-from dagster import (
-    AssetSelection,
-    DagsterInstance,
-    DynamicPartitionsDefinition,
-    SensorDefinition,
-    define_asset_job,
-)
-
-from orchestration.run_tags import train_tags
-from sensors.landing import build_landing_sensor, register_landing_partitions
-
-
-@dataclass(frozen=True)
-class PerFileWiring:
-    ingest_job: Any
-    train_job: Any
-    landing_sensor: SensorDefinition
-    discover: Callable[[DagsterInstance, dict], list[str]]
-    #: Jobs ``flywheel materialize <uc>`` runs, in order.
-    materialize_jobs: list[str]
-
-
-def per_file_wiring(
-    use_case: str,
-    file_asset: Any,
-    partitions_def: DynamicPartitionsDefinition,
-    batch_assets: tuple,
-    accept: Callable[[Any], bool],
-    ingest_description: str,
-    train_description: str,
-) -> PerFileWiring:
-    """Jobs ``<uc>_ingest`` (the file asset, per partition) and ``<uc>_train`` (the group without the
-    file asset and the loop's batch assets), the landing sensor requesting ingests, and ``discover``."""
-    ingest, train = f"{use_case}_ingest", f"{use_case}_train"
-    ingest_job = define_asset_job(
-        ingest, selection=[file_asset], partitions_def=partitions_def, description=ingest_description
-    )
-    train_job = define_asset_job(
-        train,
-        tags=train_tags(use_case),
-        selection=AssetSelection.groups(use_case) - AssetSelection.assets(file_asset, *batch_assets),
-        description=train_description,
-    )
-
-    def discover(instance: DagsterInstance, resources: dict) -> list[str]:
-        """Register every landed data file as a partition (``flywheel materialize``)."""
-        return register_landing_partitions(
-            instance, resources["object_store"], use_case, partitions_def, accept
-        )
-
-    sensor = build_landing_sensor(use_case, ingest, partitions_def, accept=accept)
-    return PerFileWiring(ingest_job, train_job, sensor, discover, [ingest, train])
 
 
 @dataclass(frozen=True)

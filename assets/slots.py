@@ -68,3 +68,19 @@ def write_slot(frame: Any, target: str | Path) -> str:
     finally:
         shutil.rmtree(staged, ignore_errors=True)
     return str(target)
+
+
+def slot_name(key: str) -> str:
+    """A folder name for one landed file: readable, and unique even when names collide."""
+    import hashlib
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", key.rsplit("/", 1)[-1])[:80]
+    return f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+
+
+def tables_dir(use_case: str) -> Path:
+    """``FLYWHEEL_HOME/tables/<use case>``: where a use case's clean tables live."""
+    from orchestration.settings import get_settings
+
+    return get_settings().data_dir("tables", use_case)

@@ -1,7 +1,7 @@
 """Profile one in-process scoring run of a large disaster batch (default 100k records) with pyinstrument.
 
 The same setup as ``benchmarks/streaming.py`` (temporary home, own broker, champion trained by the
-real ``disaster_pipeline``); then ``--records`` records are produced, the real Kafka sensor requests
+real ``disaster_train``); then ``--records`` records are produced, the real Kafka sensor requests
 one run over all of them, and that ``disaster_score`` run is executed in process under pyinstrument.
 A warm-up run of a small batch first, so the champion is cached as a long-lived process has it.
 

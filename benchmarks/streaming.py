@@ -33,7 +33,7 @@ producer, so that part is equal. Figures are for one machine shared with whateve
 Everything runs in a temporary ``FLYWHEEL_HOME`` (SQLite MLflow and annotation store, its own
 Dagster home, landing, ``SPARK_MASTER=local[2]``, a fresh topic prefix) with its own Kafka broker on
 a free port, unless ``--bootstrap`` names one. A slice of the shared Figure Eight data is landed and
-the real ``disaster_pipeline`` job trains the champion with the fast trainer first.
+the real ``disaster_train`` job trains the champion with the fast trainer first.
 
     python benchmarks/streaming.py [--batches 1000,10000,100000] [--batches-per-size 2]
                                    [--bootstrap host:port] [--keep]
@@ -157,21 +157,21 @@ def land_slice(landing: Path, every: int = 8) -> int:
 
 
 def train_champion(defs, instance) -> str:
-    """The real ``disaster_pipeline`` job with the fast trainer; returns the champion's version."""
+    """The real ``disaster_train`` job with the fast trainer; returns the champion's version."""
     from assets.disaster.model import TRAINERS
     from resources.mlflow_registry import CHAMPION, MlflowRegistry
 
     trainer = next(iter(TRAINERS))
     config = {**QUIET, "ops": {f"{USE_CASE}_challenger": {"config": {"trainers": [trainer]}}}}
     started = time.monotonic()
-    result = defs.resolve_job_def(f"{USE_CASE}_pipeline").execute_in_process(
+    result = defs.resolve_job_def(f"{USE_CASE}_train").execute_in_process(
         instance=instance, run_config=config, raise_on_error=False
     )
     if not result.success:
-        raise SystemExit(f"{USE_CASE}_pipeline failed (run {result.run_id}); no champion to score with")
+        raise SystemExit(f"{USE_CASE}_train failed (run {result.run_id}); no champion to score with")
     champion = MlflowRegistry(os.environ["MLFLOW_TRACKING_URI"]).get_alias(USE_CASE, CHAMPION)
     if champion is None:
-        raise SystemExit(f"{USE_CASE}_pipeline succeeded but promoted no champion")
+        raise SystemExit(f"{USE_CASE}_train succeeded but promoted no champion")
     say(f"champion v{champion.version} ({trainer}) trained in {time.monotonic() - started:.0f}s")
     return str(champion.version)
 

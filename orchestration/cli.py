@@ -8,7 +8,9 @@ import sys
 import click
 
 from orchestration.infra.kafka_broker import InfraError, KafkaBroker, KafkaCluster
-from orchestration.settings import USE_CASES, export_defaults, get_settings
+from orchestration.scaffold import KINDS
+from orchestration.settings import export_defaults, get_settings
+from orchestration.use_cases import use_case_names
 
 
 def _fail(message: str) -> None:
@@ -108,6 +110,45 @@ def infra_status() -> None:
         click.echo(f"{mark}  {status.name:<9} {status.target}  ({status.detail})")
 
 
+# -- use cases -----------------------------------------------------------------------------------
+@main.command("use-cases", help="List the use cases found under assets/ (a package whose definitions.py "
+              "declares a UseCase), with their ingest, jobs, topic and metric.")  # fmt: skip
+def use_cases_list() -> None:
+    from orchestration.use_cases import load_use_cases
+
+    settings = get_settings()
+    for name, declared in load_use_cases().items():
+        ingest = type(declared.ingest).__name__.removesuffix("Ingest").lower()
+        topic = settings.topic(name, declared.loop.topic_kind) if declared.loop else "-"
+        click.echo(f"{name:<12} ingest={ingest:<8} topic={topic:<20} metric={declared.spec.primary_metric}")
+        if declared.summary:
+            click.echo(f"{'':<12} {declared.summary}")
+
+
+@main.command("new", help="Scaffold a new use case in assets/USE_CASE/ (and docs/use-cases/USE_CASE.md): "
+              "definitions, parsing stub, labeling functions (text), record schema, a test.")  # fmt: skip
+@click.argument("use_case")
+@click.option("--kind", type=click.Choice(KINDS), default="text",
+              show_default=True, help="What a record is: a text (one class, or several labels), a row of "
+              "numbers, a window of a signal, or an image.")  # fmt: skip
+@click.option(
+    "--root", default=None, type=click.Path(file_okay=False), help="Project root (default: this one)."
+)
+def new(use_case: str, kind: str, root: str | None) -> None:
+    from orchestration.scaffold import ScaffoldError, scaffold
+
+    try:
+        written = scaffold(use_case, kind, root)
+    except ScaffoldError as exc:
+        _fail(str(exc))
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"next: land a CSV under <landing>/{use_case}/ (see docs/use-cases/{use_case}.md), then "
+        f"`flywheel materialize {use_case}`"
+    )
+
+
 # -- materialize ---------------------------------------------------------------------------------
 @main.command(help="Run use cases' whole graphs (default: all built) through the Dagster instance.")
 @click.argument("use_cases", nargs=-1)
@@ -122,9 +163,10 @@ def materialize(use_cases: tuple[str, ...], verbose: bool, force: bool) -> None:
     """One line per finished asset or check on the terminal; the rest goes to a log file."""
     settings = export_defaults()
     os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
-    unknown = [u for u in use_cases if u not in USE_CASES]
+    known = use_case_names()
+    unknown = [u for u in use_cases if u not in known]
     if unknown:
-        _fail(f"unknown use case(s) {', '.join(unknown)}; known: {', '.join(USE_CASES)}")
+        _fail(f"unknown use case(s) {', '.join(unknown)}; known: {', '.join(known)}")
     from orchestration.console import materialize_console
 
     code = 0
@@ -180,103 +222,30 @@ def simulate(
     )
 
 
-@main.group(help="Generate data at scale in a use case's real landing format (for benchmarks).")
+class _UseCaseGenerators(click.Group):
+    """``flywheel generate <uc>``: each use case's generator command, as its ``UseCase`` declares it."""
+
+    def _generators(self) -> dict[str, str]:
+        from orchestration.use_cases import load_use_cases
+
+        return {name: uc.generator for name, uc in load_use_cases().items() if uc.generator}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self._generators())
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from assets.lazy import resolve
+
+        reference = self._generators().get(cmd_name)
+        return resolve(reference) if reference else None
+
+
+@main.group(
+    cls=_UseCaseGenerators,
+    help="Generate data at scale in a use case's real landing format (for benchmarks).",
+)
 def generate() -> None:
     pass
-
-
-@generate.command("activity", help="Layout-(a) CASAS participant files of generated 10 Hz watch data.")
-@click.option("--participants", default=2, show_default=True, type=click.IntRange(min=1))
-@click.option("--hours", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write to.")
-@click.option("--seed", default=0, show_default=True)
-def generate_activity(participants: int, hours: float, out_dir: str, seed: int) -> None:
-    from assets.activity.generator import fit_window_stats, write_raw_files
-    from assets.activity.simulation import reference_windows
-
-    settings = export_defaults()
-    stats = fit_window_stats(reference_windows(settings.home))
-    paths = write_raw_files(None, participants, hours, out_dir, seed, stats=stats)
-    size = sum(p.stat().st_size for p in paths)
-    click.echo(f"wrote {len(paths)} files, {size / 1e6:.1f} MB, to {out_dir}")
-
-
-@generate.command("sparkify", help="eventsim-like Sparkify logs (one JSON-lines file per day) with a known "
-                  "churn hazard (truth/users.csv beside them).")  # fmt: skip
-@click.option("--users", default=200, show_default=True, type=click.IntRange(min=1))
-@click.option("--days", default=60.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write to.")
-@click.option("--size", default=None, help="Target size, e.g. 12GB: sets --users, generates in Spark.")
-@click.option("--spark/--no-spark", "use_spark", default=None, help="Generate by user shards in Spark "
-              "(default: only with --size or more than 2,000 users).")  # fmt: skip
-@click.option("--seed", default=0, show_default=True)
-@click.option("--first-id", default=1, show_default=True, type=click.IntRange(min=1),
-              help="First user id (and session id): keeps clear of another data set's ids.")  # fmt: skip
-def generate_sparkify(
-    users: int, days: float, out_dir: str, size: str | None, use_spark: bool | None, seed: int, first_id: int
-) -> None:
-    from pathlib import Path
-
-    from assets.sparkify.generator import generate as generate_local
-    from assets.sparkify.generator import generate_spark, parse_size, users_for_size
-
-    settings = export_defaults()
-    if size:
-        try:
-            users = users_for_size(parse_size(size), days, seed)
-        except ValueError as exc:
-            _fail(str(exc))
-    spark_on = use_spark if use_spark is not None else bool(size) or users > 2000
-    if spark_on:
-        from resources.spark import SparkResource
-
-        spark = SparkResource(master=settings.spark_master).spark_session
-        report = generate_spark(spark, Path(out_dir), users, days, seed, first_id=first_id)
-    else:
-        report = generate_local(Path(out_dir), users, days, seed, first_id=first_id)
-    click.echo(
-        f"wrote {report['files']} files, {report['bytes'] / 1e6:.1f} MB, {users} users over {days:g} days, "
-        f"to {out_dir} (truth: {out_dir}/truth/users.csv)"
-    )
-
-
-@generate.command("flow", help="Flow series (time,value) from the real clean ones, with injected anomalies "
-                  "and a <series>.labels.csv (time,type) each.")  # fmt: skip
-@click.option("--series", "count", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--days", default=14.0, show_default=True, type=click.FloatRange(min=1))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write to.")
-@click.option("--seed", default=0, show_default=True)
-def generate_flow(count: int, days: float, out_dir: str, seed: int) -> None:
-    from assets.flow.generator import generate_series, write_series
-
-    series = generate_series(count, days, seed)
-    write_series(series, out_dir)
-    labelled = sum(len(s.labels) for s in series)
-    readings = sum(len(s.readings) for s in series)
-    click.echo(
-        f"wrote {len(series)} series ({readings} readings, {labelled} labelled anomalous) to {out_dir}"
-    )
-
-
-@generate.command(
-    "gravityspy", help="Gravity Spy spectrogram PNGs (800x600, four durations) in the training-set layout."
-)
-@click.option("--glitches", default=50, show_default=True, type=click.IntRange(min=1))
-@click.option("--classes", default=None,
-              help="Comma-separated classes (default: Blip,Koi_Fish,Whistle,Power_Line,Scattered_Light; "
-                   "also Violin_Mode, 1080Lines, Low_Frequency_Burst, Tomte, No_Glitch).")  # fmt: skip
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write to.")
-@click.option("--seed", default=0, show_default=True)
-def generate_gravityspy(glitches: int, classes: str | None, out_dir: str, seed: int) -> None:
-    from assets.gravityspy.generator import DEFAULT_CLASSES, write_glitches
-
-    chosen = tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else DEFAULT_CLASSES
-    try:
-        paths = write_glitches(out_dir, glitches, chosen, seed)
-    except ValueError as exc:
-        _fail(str(exc))
-    size = sum(p.stat().st_size for p in paths)
-    click.echo(f"wrote {glitches} glitches ({len(paths)} PNGs, {size / 1e6:.1f} MB) to {out_dir}")
 
 
 # -- serve ---------------------------------------------------------------------------------------
@@ -317,7 +286,7 @@ def _actor() -> str:
 @click.argument("use_cases", nargs=-1)
 def models_list(use_cases: tuple[str, ...]) -> None:
     registry = _registry()
-    for use_case in use_cases or USE_CASES:
+    for use_case in use_cases or use_case_names():
         versions = registry.versions(use_case)
         if not versions:
             if use_cases:

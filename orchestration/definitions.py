@@ -1,33 +1,23 @@
 """The Dagster code location: every use case's assets, checks, sensors and jobs, plus resources.
 
-Each use case lives in ``assets/<use_case>/``; its ``definitions`` module exposes ``defs`` (a
-``dagster.Definitions``). The package ``__init__`` stays free of Dagster so that served models can
-import the use case's pure modules cheaply. This module merges the use cases that exist with the
-shared resources. ``workspace.yaml`` points here.
+Each use case lives in ``assets/<use_case>/``; its ``definitions`` module declares ``use_case`` (an
+:class:`assets.usecase.UseCase`), found by :mod:`orchestration.use_cases` (no list of names). The
+package ``__init__`` stays free of Dagster so that served models can import the use case's pure
+modules cheaply. This module merges the use cases' definitions with the shared resources.
+``workspace.yaml`` points here.
 """
 
 from __future__ import annotations
 
-import importlib
-
 from dagster import Definitions
 
-from orchestration.settings import USE_CASES
+from orchestration.use_cases import load_use_cases
 from resources import build_resources
 
 
 def use_case_definitions() -> dict[str, Definitions]:
-    """``defs`` of every use-case package present, keyed by use case name."""
-    found: dict[str, Definitions] = {}
-    for name in USE_CASES:
-        try:
-            module = importlib.import_module(f"assets.{name}.definitions")
-        except ModuleNotFoundError as exc:
-            if exc.name in (f"assets.{name}", f"assets.{name}.definitions"):
-                continue  # not built yet
-            raise
-        found[name] = module.defs
-    return found
+    """``defs`` of every use case found under ``assets/``, keyed by use case name."""
+    return {name: use_case.definitions() for name, use_case in load_use_cases().items()}
 
 
 def build_definitions() -> Definitions:

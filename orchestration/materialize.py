@@ -1,8 +1,8 @@
 """``flywheel materialize``: run a use case's whole graph through the Dagster instance.
 
-A use case's ``assets/<uc>/definitions.py`` declares, besides ``defs``:
-- ``MATERIALIZE_JOBS``: job names to run in order (ingest first, then everything downstream);
-- optionally ``discover(instance, resources)``: registers new landing files as dynamic partitions.
+A use case's ``UseCase`` declaration gives:
+- ``materialize_jobs``: job names to run in order (``<uc>_ingest`` per file first, then ``<uc>_train``);
+- ``discover(instance, resources)``: registers new landing files as dynamic partitions (per-file ingest).
 Partitioned jobs run once per partition key that has not been materialized yet, so a second
 ``materialize`` ingests only new files. A use case whose landed files (keys and versions) and
 code are what its last successful materialize saw, and which has a champion, is left as it is
@@ -17,7 +17,6 @@ instance event listener, so a caller sees each step finish while the run execute
 from __future__ import annotations
 
 import functools
-import importlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -168,7 +167,9 @@ def materialize_use_case(
     on_event: Callable[[Any], None] | None = None,
     force: bool = False,
 ) -> UseCaseSummary:
-    module = importlib.import_module(f"assets.{use_case}.definitions")
+    from orchestration.use_cases import load_use_case
+
+    declared = load_use_case(use_case)
     resources = build_resources(resolved=True)
     summary = UseCaseSummary(use_case)
     settings = export_defaults()
@@ -180,9 +181,8 @@ def materialize_use_case(
         if summary.champion:
             summary.up_to_date = True
             return summary
-    if hasattr(module, "discover"):
-        module.discover(instance, resources)
-    jobs = [defs.resolve_job_def(name) for name in module.MATERIALIZE_JOBS]
+    declared.discover(instance, resources)
+    jobs = [defs.resolve_job_def(name) for name in declared.materialize_jobs]
     run_jobs(summary, jobs, instance, log_level, on_event)
     _champion(summary, registry)
     if not summary.failed_runs and summary.champion:
@@ -230,9 +230,10 @@ def materialize_selected(
 ) -> int:
     """What ``flywheel materialize`` does inside its console: every selected (default: every built)
     use case, step lines as they finish, then the summary table. Returns the exit code."""
-    from orchestration.definitions import build_definitions, use_case_definitions
+    from orchestration.definitions import build_definitions
+    from orchestration.use_cases import use_case_names
 
-    built = list(use_case_definitions())
+    built = list(use_case_names())
     missing = [u for u in use_cases if u not in built]
     if missing:
         console.error(f"use case(s) not built yet: {', '.join(missing)}; built: {', '.join(built) or 'none'}")

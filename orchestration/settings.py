@@ -15,9 +15,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Use cases known to the platform; asset groups and landing folders carry these names.
-USE_CASES: tuple[str, ...] = ("activity", "tweets", "disaster", "gravityspy", "sparkify", "flow")
-
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_KAFKA_VERSION = "4.1.2"
 DEFAULT_MAVEN_REPO = "https://repo1.maven.org/maven2"

@@ -1,6 +1,6 @@
 """``flywheel simulate <use case>``: publish records to the use case's topic at a steady rate.
 
-Each use case with a topic has ``assets/<uc>/simulation.py`` exposing ``KEY_FIELD`` and
+Each use case with a topic declares a simulator module (``UseCase.simulator``) exposing ``KEY_FIELD`` and
 ``records(home, count, seed)``. Records are sent as JSON in the exact shape the champion's pyfunc
 takes. ``poison_share`` mixes in malformed messages (not JSON, or JSON without the fields a record
 needs) so the dead-letter path can be exercised on purpose.
@@ -17,7 +17,7 @@ from types import ModuleType
 
 import numpy as np
 
-from orchestration.settings import USE_CASES, Settings
+from orchestration.settings import Settings
 
 
 @dataclass
@@ -33,14 +33,13 @@ class SimulationReport:
 
 
 def simulation_module(use_case: str) -> ModuleType:
-    if use_case not in USE_CASES:
-        raise ValueError(f"unknown use case {use_case!r}; known: {', '.join(USE_CASES)}")
-    try:
-        return importlib.import_module(f"assets.{use_case}.simulation")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"assets.{use_case}.simulation" or exc.name == f"assets.{use_case}":
-            raise ValueError(f"{use_case} has no record stream to simulate yet") from exc
-        raise
+    """The module the use case declares as its simulator (``UseCase.simulator``)."""
+    from orchestration.use_cases import load_use_case
+
+    declared = load_use_case(use_case).simulator
+    if not declared:
+        raise ValueError(f"{use_case} has no record stream to simulate yet")
+    return importlib.import_module(declared)
 
 
 def _poison(i: int, rng: np.random.Generator) -> bytes:

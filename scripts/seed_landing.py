@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from orchestration.settings import USE_CASES, export_defaults
+from orchestration.settings import export_defaults
+from orchestration.use_cases import use_case_names
 from resources.object_store import ObjectStoreResource
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -45,4 +46,4 @@ def seed(use_cases: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    seed(sys.argv[1:] or list(USE_CASES))
+    seed(sys.argv[1:] or list(use_case_names()))

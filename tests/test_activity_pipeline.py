@@ -69,10 +69,10 @@ def test_landing_sensor_on_s3_runs_once_per_file_and_quarantines(s3_env: Setting
     store.write_bytes("activity/activity_mapping.csv", b"original,mapped\nEat,Meal\n")  # configuration
     store.write_bytes("activity/activity_sensors.json", b'{"acceleration_unit": "g"}')  # configuration
 
-    first = _tick(activity.landing_sensor, instance, store, None)
+    first = _tick(activity.use_case.landing_sensor, instance, store, None)
     keys = sorted(r.partition_key for r in first.run_requests)
     assert keys == ["activity/broken_windows.csv", "activity/notes.csv", "activity/p1_windows_test.csv"]
-    second = _tick(activity.landing_sensor, instance, store, first.cursor)
+    second = _tick(activity.use_case.landing_sensor, instance, store, first.cursor)
     assert not getattr(second, "run_requests", None)
 
     job = defs.resolve_job_def("activity_ingest")
@@ -117,13 +117,13 @@ def test_landing_sensor_on_s3_runs_once_per_file_and_quarantines(s3_env: Setting
     # Rewritten after the sensor saw it and before its run: the run ingests the new version whole and
     # says so; the sensor then asks for that version, whose run rewrites the same slot.
     store.write_bytes(WINDOWS_KEY, _first_windows(15))
-    changed = _tick(activity.landing_sensor, instance, store, second.cursor)
+    changed = _tick(activity.use_case.landing_sensor, instance, store, second.cursor)
     [request] = changed.run_requests
     store.write_bytes(WINDOWS_KEY, _first_windows(10))
     late = _meta(job.execute_in_process(instance=instance, partition_key=WINDOWS_KEY, tags=request.tags))
     assert late["version_changed"] is True and late["rows_in"] == late["rows_kept"] == 10
     assert late["requested_version"] == request.tags["flywheel/object_version"] != late["object_version"]
-    [newest] = _tick(activity.landing_sensor, instance, store, changed.cursor).run_requests
+    [newest] = _tick(activity.use_case.landing_sensor, instance, store, changed.cursor).run_requests
     assert (newest.partition_key, newest.tags["flywheel/object_version"]) == (
         WINDOWS_KEY,
         late["object_version"],
@@ -227,7 +227,7 @@ def _ingest_all(instance: DagsterInstance, store: ObjectStoreResource, cursor: s
     from orchestration.definitions import build_definitions
 
     job = build_definitions().resolve_job_def("activity_ingest")
-    result = _tick(activity.landing_sensor, instance, store, cursor)
+    result = _tick(activity.use_case.landing_sensor, instance, store, cursor)
     for request in getattr(result, "run_requests", None) or []:
         job.execute_in_process(instance=instance, partition_key=request.partition_key, tags=request.tags)
     return result.cursor
@@ -309,7 +309,7 @@ def test_units_file_converts_watch_units_for_checks_features_and_the_model(flywh
     store.write_bytes(
         "activity/activity_sensors.json", b'{"acceleration_unit": "m/s2", "rotation_unit": "deg/s"}'
     )
-    assert not getattr(_tick(activity.landing_sensor, instance, store, cursor), "run_requests", None)
+    assert not getattr(_tick(activity.use_case.landing_sensor, instance, store, cursor), "run_requests", None)
     stale = _windows_step(instance, raise_on_error=False)
     assert not stale.success
     assert "watch_windows.csv" in _step_error(stale) and "Ingest them again" in _step_error(stale)

@@ -39,7 +39,7 @@ def test_declaration_defaults_and_refusals() -> None:
 
 
 def test_a_bad_units_file_fails_naming_the_file_and_the_allowed_values(flywheel_env: Settings) -> None:
-    from assets.activity.definitions import load_sensor_units
+    from assets.activity.assets import load_sensor_units
 
     store = ObjectStoreResource(landing=flywheel_env.landing)
     assert load_sensor_units(store) == (SensorUnits(), None)

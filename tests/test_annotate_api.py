@@ -751,7 +751,7 @@ def test_uploaded_records_must_fit_the_use_cases_schema(
     assert store.counts("disaster")["queued"] == store.counts("tweets")["queued"] == 0  # nothing stored
 
     # activity windows: a stamp and 600 numeric signals, as the scorer's records carry them
-    from assets.loop.schemas import ACTIVITY_SIGNALS
+    from assets.activity.schema import ACTIVITY_SIGNALS
 
     activity = create_app(store, TOKEN, {"activity": LabelSet("activity", ["walk", "sit"])})
     window = {"id": "w1", "stamp": "2020-01-01 10:00:00.000", **{c: "0.25" for c in ACTIVITY_SIGNALS}}
@@ -781,32 +781,20 @@ def test_uploaded_records_must_fit_the_use_cases_schema(
 
 def test_the_definitions_use_the_schemas_the_page_checks(flywheel_env: Settings) -> None:
     """One schema per use case: the scorer's (``LoopSpec.schema``) is the one uploads are checked with,
-    and the app reads it from a module that imports neither Dagster nor pandas."""
+    and the app reads it from the use case's own module, which imports neither Dagster nor pandas."""
     import subprocess
     import sys
 
-    from assets.activity.definitions import LOOP as ACTIVITY
-    from assets.disaster.definitions import LOOP as DISASTER_LOOP
-    from assets.flow.definitions import LOOP as FLOW
-    from assets.gravityspy.definitions import LOOP as GRAVITYSPY
-    from assets.loop.schemas import RECORD_SCHEMAS
-    from assets.sparkify.definitions import LOOP as SPARKIFY
-    from assets.tweets.definitions import LOOP as TWEETS
+    from orchestration.use_cases import load_use_cases, record_schemas
 
-    by_definitions = {
-        "disaster": DISASTER_LOOP.schema,
-        "tweets": TWEETS.schema,
-        "activity": ACTIVITY.schema,
-        "flow": FLOW.schema,
-        "gravityspy": GRAVITYSPY.schema,
-        "sparkify": SPARKIFY.schema,
-    }
-    assert by_definitions == RECORD_SCHEMAS
-    assert RECORD_SCHEMAS["disaster"].required == ("message",)
-    assert RECORD_SCHEMAS["tweets"].required == ("text",)
-    assert len(RECORD_SCHEMAS["activity"].numeric) == 600
+    by_definitions = {name: uc.loop.schema for name, uc in load_use_cases().items() if uc.loop}
+    schemas = record_schemas()
+    assert by_definitions == schemas and len(schemas) >= 6
+    assert schemas["disaster"].required == ("message",)
+    assert schemas["tweets"].required == ("text",)
+    assert len(schemas["activity"].numeric) == 600
     probe = (
-        "import sys, assets.loop.schemas\n"
+        "import sys\nfrom orchestration.use_cases import record_schemas\nrecord_schemas()\n"
         "print(sorted({'dagster', 'pandas', 'sqlalchemy'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

@@ -53,14 +53,15 @@ def test_loading_the_code_location_imports_no_heavy_library(flywheel_env: Settin
 def test_scoring_and_retraining_run_in_one_process_with_queue_tags(flywheel_env: Settings) -> None:
     from orchestration.definitions import build_definitions
     from orchestration.run_tags import SCORE_TAG, TRAIN_TAG
+    from orchestration.use_cases import use_case_names
 
     defs = build_definitions()
-    for uc in ("disaster", "activity", "tweets"):
+    for uc in use_case_names():
         score, retrain = defs.resolve_job_def(f"{uc}_score"), defs.resolve_job_def(f"{uc}_retrain")
         assert score.executor_def.name == "in_process" and score.tags[SCORE_TAG] == uc
         assert retrain.executor_def.name == "in_process" and retrain.tags[TRAIN_TAG] == uc
     # The whole-graph training jobs run checks and branches side by side: one process per step.
-    pipeline = defs.resolve_job_def("disaster_pipeline")
+    pipeline = defs.resolve_job_def("disaster_train")
     assert (
         pipeline.executor_def.name == "multi_or_in_process_executor"
         and pipeline.tags[TRAIN_TAG] == "disaster"

@@ -43,7 +43,7 @@ def land_slice(settings: Settings, every: int = 8, mutate=None, also: set[str] =
 
 def run_pipeline(defs, instance: DagsterInstance, trainers: list[str]):
     config = {"ops": {"disaster_challenger": {"config": {"trainers": trainers}}}}
-    return defs.resolve_job_def("disaster_pipeline").execute_in_process(
+    return defs.resolve_job_def("disaster_train").execute_in_process(
         instance=instance, run_config=config, raise_on_error=False
     )
 
@@ -129,7 +129,7 @@ def test_lifecycle_promotes_first_refuses_worse_and_rolls_back(flywheel_env: Set
     assert truth["eager"] == 1  # its dependency updated: eager alone would have requested it
     assert truth["all_deps_blocking_checks_passed"] == 0  # the failed gate is what holds it back
     # ...and a hand-launched champion materialization refuses too.
-    forced = defs.resolve_job_def("disaster_pipeline").execute_in_process(
+    forced = defs.resolve_job_def("disaster_train").execute_in_process(
         instance=instance, asset_selection=[AssetKey("disaster_champion")], raise_on_error=False
     )
     assert not forced.success
@@ -206,7 +206,7 @@ def test_replacing_the_holdout_needs_a_reason(flywheel_env: Settings) -> None:
     land_slice(flywheel_env, every=20)
     defs = build_definitions()
     instance = DagsterInstance.get()
-    job = defs.resolve_job_def("disaster_pipeline")
+    job = defs.resolve_job_def("disaster_train")
     keys = [AssetKey("disaster_clean"), AssetKey("disaster_holdout")]
 
     def run(config: dict | None):

@@ -134,8 +134,8 @@ class Loaded:
 def test_scoring_with_history_from_the_readings_table(flywheel_env: Settings, gbm, generated) -> None:
     from assets.flow.definitions import LOOP
     from assets.flow.readings import read_all
+    from assets.flow.schema import RECORD_SCHEMA
     from assets.loop.factory import _batch_predictor
-    from assets.loop.schemas import RECORD_SCHEMAS
     from assets.loop.scoring import score_messages
 
     one = generated[generated["series"] == generated["series"].iloc[0]].sort_values("time").iloc[:600]
@@ -147,7 +147,7 @@ def test_scoring_with_history_from_the_readings_table(flywheel_env: Settings, gb
         for i, (t, v) in enumerate(zip(stamps, one["value"], strict=True))
     ]
     messages.insert(10, KafkaRecord("flow.readings", 0, 999, None, b'{"series": "s", "time": "x"}', 0))
-    schema = RECORD_SCHEMAS["flow"]
+    schema = RECORD_SCHEMA
     loaded = Loaded(gbm)
     predict = _batch_predictor(LOOP, loaded)  # the loop's own predictor: the scoring context's window
     score_messages(messages[:301], schema, loaded, "1", "flow.readings", predict=predict)
@@ -227,7 +227,7 @@ def pipeline(
         _land(settings)
         defs = build_definitions()
         instance = DagsterInstance.get()
-        for key in flow.discover(instance, build_resources(resolved=True)):
+        for key in flow.use_case.discover(instance, build_resources(resolved=True)):
             ingest = defs.resolve_job_def("flow_ingest")
             assert ingest.execute_in_process(instance=instance, partition_key=key).success
         config = {"ops": {"flow_challenger": {"config": {"trainers": ["gbm_small"]}}}}
@@ -238,11 +238,11 @@ def pipeline(
 
 
 def test_pipeline_lands_cleans_checks_and_promotes(pipeline) -> None:
-    import assets.flow.definitions as flow
+    import assets.flow.assets as flow_assets
     from resources.mlflow_registry import MlflowRegistry
 
     settings, _, trained = pipeline
-    reasons = pd.read_parquet(flow.tables_dir() / "quarantine")["reason"].value_counts().to_dict()
+    reasons = pd.read_parquet(flow_assets.tables_dir() / "quarantine")["reason"].value_counts().to_dict()
     assert reasons == {
         "unparseable_time": 1, "unparseable_value": 1, "conflicting_duplicate": 2, "wrong_field_count": 1,
         "unknown_layout": 1,
@@ -252,7 +252,7 @@ def test_pipeline_lands_cleans_checks_and_promotes(pipeline) -> None:
     checks = {e.check_name: e.passed for e in evaluations}
     assert all(checks.values()) and {"flow_times_increasing", "flow_cadence_regular"} <= set(checks)
     holdout = pd.read_parquet(settings.home / "lifecycle" / "flow" / "holdout" / "holdout-v1.parquet")
-    table = pd.read_parquet(flow.tables_dir() / "clean" / "readings.parquet")
+    table = pd.read_parquet(flow_assets.tables_dir() / "clean" / "readings.parquet")
     assert "odd" not in set(table["series"]) and "test60k-part" in set(table["series"])
     # Temporal: every held-out reading is later than every trained reading of its series.
     rest = table[~table["reading_id"].isin(set(holdout["reading_id"]))]

@@ -17,8 +17,8 @@ from assets.gravityspy.images import decode_png
 from assets.gravityspy.layout import parse_key
 from assets.gravityspy.model import EXTRA_TRAINERS, time_shift
 from assets.gravityspy.records import URI_COLUMNS, VIEW_COLUMNS, RecordError, frame_grids, stream_record
+from assets.gravityspy.schema import RECORD_SCHEMA
 from assets.loop.records import parse_message
-from assets.loop.schemas import RECORD_SCHEMAS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "gravityspy"
 CLASSES = ["Blip", "Whistle"]
@@ -103,7 +103,7 @@ def _message(record: dict) -> bytes:
 
 
 def test_loop_dead_letters_records_missing_a_view_or_undecodable(glitches: pd.DataFrame) -> None:
-    schema = RECORD_SCHEMAS["gravityspy"]
+    schema = RECORD_SCHEMA
     good = _base64_records(_scored(glitches).head(1)).iloc[0].to_dict()
     record, reason = parse_message(_message(good), schema)
     assert reason is None and record is not None
@@ -144,7 +144,7 @@ def test_a_view_uri_reads_only_a_landed_file_within_the_limit(
     ``FLYWHEEL_GRAVITYSPY_URI_MAX_BYTES``, one reason for every refusal; on the stream only when
     ``FLYWHEEL_GRAVITYSPY_STREAM_URIS=on``."""
     monkeypatch.setenv("FLYWHEEL_GRAVITYSPY_STREAM_URIS", "on")
-    schema = RECORD_SCHEMAS["gravityspy"]
+    schema = RECORD_SCHEMA
     good = {"id": "u", **{c: glitches.iloc[0][c] for c in URI_COLUMNS}}
     assert parse_message(_message(good), schema)[1] is None
     outside = tmp_path / "outside.png"

@@ -157,7 +157,7 @@ def pipeline(env: Settings) -> Pipeline:
             "gravityspy_trainer_report": {"config": {"trainers": TINY}},
         }
     }
-    result = defs.resolve_job_def("gravityspy_pipeline").execute_in_process(
+    result = defs.resolve_job_def("gravityspy_train").execute_in_process(
         instance=instance, run_config=config, tags=request.tags, raise_on_error=False
     )
     assert result.success

@@ -65,7 +65,7 @@ def test_promotion_is_compare_and_set_rollbacks_stick_and_holdout_copies_are_nev
     defs = build_definitions()
     instance = DagsterInstance.get()
     registry = MlflowRegistry(flywheel_env.mlflow_tracking_uri)
-    job = defs.resolve_job_def("disaster_pipeline")
+    job = defs.resolve_job_def("disaster_train")
 
     def run(keys: list[AssetKey], **ops):
         config = {"ops": {f"disaster_{op}": {"config": value} for op, value in ops.items()}}

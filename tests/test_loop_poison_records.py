@@ -11,8 +11,8 @@ import pytest
 from test_gravityspy_images import decompression_bomb
 
 from assets.gravityspy.records import ENERGY_COLUMNS, VIEW_COLUMNS, frame_grids
+from assets.gravityspy.schema import RECORD_SCHEMA
 from assets.loop.records import RecordSchema
-from assets.loop.schemas import RECORD_SCHEMAS
 from assets.loop.scoring import score_messages
 from resources.kafka import KafkaRecord
 
@@ -40,9 +40,7 @@ def test_a_gravityspy_batch_with_a_wrong_shape_and_a_bomb_scores_the_other_48() 
     records.insert(10, {"id": "short", **{c: [0.1] * 100 for c in ENERGY_COLUMNS}})
     bomb = base64.b64encode(decompression_bomb()).decode()
     records.insert(30, {"id": "bomb", **dict.fromkeys(VIEW_COLUMNS, bomb)})
-    batch = score_messages(
-        _messages(records), RECORD_SCHEMAS["gravityspy"], None, "1", "t", predict=_grid_model
-    )
+    batch = score_messages(_messages(records), RECORD_SCHEMA, None, "1", "t", predict=_grid_model)
     assert len(batch.predictions) == 48 and batch.rows_in == 50
     assert set(batch.predictions["key"]) == {f"g{i}" for i in range(48)}
     reasons = dict(zip(batch.deadletter["offset"], batch.deadletter["reason"], strict=True))

@@ -151,6 +151,11 @@ def test_two_retrains_of_one_use_case_never_run_concurrently(queue_instance: Pat
 def test_gravityspy_ingest_queues_like_training() -> None:
     """Issue 22 (7): ingest runs of gravityspy had no limit, yet they share a staging mirror and the
     decoded slots. They carry the training tag, which the instance limits to one run per use case."""
-    from assets.gravityspy.definitions import ingest_job, pipeline_job
+    from orchestration.definitions import build_definitions
 
-    assert ingest_job.tags[TRAIN_TAG] == "gravityspy" == pipeline_job.tags[TRAIN_TAG]
+    defs = build_definitions()
+    ingest_job, train_job = (
+        defs.resolve_job_def("gravityspy_ingest"),
+        defs.resolve_job_def("gravityspy_train"),
+    )
+    assert ingest_job.tags[TRAIN_TAG] == "gravityspy" == train_job.tags[TRAIN_TAG]

@@ -56,7 +56,7 @@ def test_removing_events_after_the_cutoff_changes_no_feature(logs) -> None:
 
 def test_spark_examples_do_not_see_past_their_cutoff(logs, tmp_path: Path) -> None:
     """The Spark path (applyInPandas by user bucket) builds the same rows with or without the future."""
-    from assets.sparkify.definitions import build_examples
+    from assets.sparkify.assets import build_examples
     from resources.spark import SparkResource
 
     events, _ = logs

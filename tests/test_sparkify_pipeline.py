@@ -98,7 +98,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str, mlflow_t
         seconds["generate"] = time.perf_counter() - clock
         defs = build_definitions()
         instance = DagsterInstance.get()
-        module = __import__("assets.sparkify.definitions", fromlist=["discover"])
+        module = __import__("assets.sparkify.definitions", fromlist=["use_case"]).use_case
         [key] = module.discover(instance, build_resources(resolved=True))
         clock = time.perf_counter()
         ingest = defs.resolve_job_def("sparkify_ingest").execute_in_process(

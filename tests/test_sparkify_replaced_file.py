@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, materialize
 
-from assets.sparkify.definitions import sparkify_file, sparkify_files
+from assets.sparkify.assets import sparkify_file, sparkify_files
 from resources import build_resources
 from sensors.landing import OBJECT_VERSION_TAG
 

@@ -64,7 +64,7 @@ def test_tweets_graph_from_the_shared_folder(flywheel_env: Settings) -> None:
 
 
 def test_page_labels_become_hand_labelled_rows(flywheel_env: Settings) -> None:
-    from assets.tweets.definitions import page_labelled_rows
+    from assets.tweets.assets import page_labelled_rows
     from assets.tweets.parsing import content_hash
     from resources.annotation_store import AnnotationStore
 
@@ -95,7 +95,7 @@ def test_scored_stream_tweets_join_the_parsed_table(flywheel_env: Settings) -> N
     import json as _json
 
     from assets.loop.scoring import write_partition
-    from assets.tweets.definitions import streamed_tweets
+    from assets.tweets.assets import streamed_tweets
 
     raw = _json.loads(sorted((SHARED_TWEETS / "raw").glob("*.json"))[0].read_text())
     records = [

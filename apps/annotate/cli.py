@@ -19,7 +19,8 @@ from starlette.applications import Starlette
 from apps.annotate.labelsets import LabelSet, LabelSetError, label_sets_from_store_or_config
 from apps.annotate.server import create_app
 from apps.web import allowed_hosts, check_token, served_names
-from orchestration.settings import USE_CASES, Settings, get_settings
+from orchestration.settings import Settings, get_settings
+from orchestration.use_cases import use_case_names
 from resources.annotation_store import AnnotationStore
 
 
@@ -44,7 +45,9 @@ def build_app(
     settings = settings or get_settings()
     store = AnnotationStore(settings.database_url)
     path = label_sets_path(settings)
-    label_sets = label_sets_from_store_or_config(store, USE_CASES, configured, multilabel, saved_path=path)
+    label_sets = label_sets_from_store_or_config(
+        store, use_case_names(), configured, multilabel, saved_path=path
+    )
     roots = [settings.home] + ([] if settings.landing_is_s3 else [Path(settings.landing)])
     return create_app(store, token, label_sets, label_sets_path=path, media_roots=roots, hosts=hosts)
 
@@ -130,5 +133,5 @@ def annotate_command(
     click.echo(f"Annotation page: {base}/")
     if generated:
         click.echo(f"Token (new for this run): {token}")
-        click.echo(f"Open e.g. {base}/{USE_CASES[0]}#token={token}")
+        click.echo(f"Open e.g. {base}/{use_case_names()[0]}#token={token}")
     uvicorn.run(app, host=host, port=port, log_level="info")

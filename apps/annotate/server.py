@@ -58,7 +58,7 @@ use case; ``counts`` is ``{"queued", "labelled", "skipped", "labels"}`` after th
 ``POST /api/{uc}/upload`` (token) multipart: one or more ``file`` parts (``.csv`` or ``.parquet``),
     optional ``annotator`` field (default ``upload``). Columns: ``id`` (required), the fields of the
     use case's records (disaster ``message``, tweets ``text``, activity ``stamp`` and the numeric
-    signals; see :mod:`assets.loop.schemas`) and any other data columns (they become the payload),
+    signals; see ``assets/activity/schema.py``) and any other data columns (they become the payload),
     optional ``label`` (multi-label: ``a|b`` or a JSON list) and ``score`` (default 0). Unlabelled
     rows are queued; labelled rows are stored as labels with ``source="upload"`` (a label equal to
     the sample's active label is not stored again). ``{"use_case", "counts", "files": [{"file",
@@ -104,7 +104,7 @@ from apps.annotate.labelsets import LabelSet
 from apps.annotate.uploads import UploadLimits
 from apps.web import HostCheck, SecurityHeaders, allowed_hosts, security_headers
 from assets.loop.records import RecordSchema
-from assets.loop.schemas import RECORD_SCHEMAS
+from orchestration.use_cases import record_schemas as _record_schemas
 from resources.annotation_store import AnnotationStore
 
 STATIC = Path(__file__).parent / "static"
@@ -158,9 +158,9 @@ def create_app(
     """The app. ``label_sets`` names the use cases served; labels files uploaded later replace them
     (and are saved to ``label_sets_path`` when given). ``media_roots`` are the only folders an
     ``image_path`` may be served from. Uploads are checked against ``record_schemas`` (default: each
-    streaming use case's, :data:`assets.loop.schemas.RECORD_SCHEMAS`; a use case without one takes
-    any columns). ``hosts`` are names the page answers to besides loopback (``name`` or
-    ``name:port``); a bad entry raises :class:`ValueError`.
+    streaming use case's ``assets/<uc>/schema.py``, see :func:`orchestration.use_cases.record_schemas`;
+    a use case without one takes any columns). ``hosts`` are names the page answers to besides
+    loopback (``name`` or ``name:port``); a bad entry raises :class:`ValueError`.
     """
     if not token or token != token.strip() or len(token) < 8:
         raise ValueError("the token must be at least 8 characters, without surrounding spaces")
@@ -200,5 +200,5 @@ def create_app(
         max_row_groups=max_row_groups,
         max_decoded_bytes=max_decoded_bytes,
     )
-    app.state.record_schemas = dict(RECORD_SCHEMAS if record_schemas is None else record_schemas)
+    app.state.record_schemas = dict(_record_schemas() if record_schemas is None else record_schemas)
     return app

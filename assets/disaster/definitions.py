@@ -13,20 +13,16 @@ from dagster import (
     AssetCheckKey,
     AssetExecutionContext,
     AssetKey,
-    AssetSelection,
-    Definitions,
     Failure,
     MetadataValue,
     asset,
-    define_asset_job,
 )
 
-from assets.lifecycle.factory import build_lifecycle
+from assets.disaster.schema import RECORD_SCHEMA
 from assets.lifecycle.spec import ContentKey, LabelledTable, LifecycleSpec
-from assets.loop.factory import LoopSpec, build_loop
-from assets.loop.schemas import RECORD_SCHEMAS
+from assets.loop.factory import LoopSpec
 from assets.quality.checks import gx_asset_check
-from orchestration.run_tags import train_tags
+from assets.usecase import TableIngest, UseCase
 from orchestration.settings import get_settings
 from resources.object_store import ObjectStoreResource
 from resources.spark import SparkResource
@@ -129,30 +125,22 @@ SPEC = LifecycleSpec(
     # annotations of copies) is the same message: never trained on when a copy is held out.
     content_key=ContentKey(text=("message",)),
 )
-lifecycle = build_lifecycle(SPEC)
 LOOP = LoopSpec(
-    schema=RECORD_SCHEMAS[USE_CASE],
+    schema=RECORD_SCHEMA,
     strategy="entropy",  # per-label binary entropy, averaged over the 36 labels
     budget=20,
     batch_size=500,
     retrain_min_labels=50,
 )
-loop = build_loop(SPEC, LOOP)
-
-pipeline_job = define_asset_job(
-    "disaster_pipeline",
-    tags=train_tags(USE_CASE),
-    selection=AssetSelection.groups(USE_CASE) - AssetSelection.assets(*loop.batch_assets),
-    description="Clean the landed files, check them, train challengers, evaluate, promote through the gate.",
+use_case = UseCase(
+    name=USE_CASE,
+    spec=SPEC,
+    ingest=TableIngest((disaster_clean,), "Merge the landed messages and categories into the clean table."),
+    loop=LOOP,
+    checks=data_checks,
+    train_description="Clean the landed files, check them, train challengers, evaluate, promote through "
+    "the gate.",
+    simulator="assets.disaster.simulation",
+    summary="Disaster-message triage: 36 labels per message (Figure Eight), weighted F2.",
 )
-
-#: Jobs `flywheel materialize disaster` runs, in order.
-MATERIALIZE_JOBS = ["disaster_pipeline"]
-
-defs = Definitions(
-    assets=[disaster_clean, *lifecycle.assets, *loop.assets],
-    asset_checks=[*data_checks, *lifecycle.checks],
-    jobs=[pipeline_job, *loop.jobs],
-    sensors=loop.sensors,
-    schedules=loop.schedules,
-)
+defs = use_case.definitions()

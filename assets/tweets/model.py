@@ -1,4 +1,5 @@
-"""The served AI-tweet model and the trainers that learn it from weak (probabilistic) labels.
+"""The served AI-tweet model and the trainers that learn it from weak (probabilistic) labels: a
+configuration of the shared text classifier (:mod:`assets.trainers.text`).
 
 Contract (as every Flywheel model): input a DataFrame of tweet records as they arrive, of which only
 ``id_str`` (or ``id``) and ``text`` (or ``full_text``, preferred when both are there) are required,
@@ -8,8 +9,8 @@ index, one probability column per class named by the class names the lifecycle p
 ``prediction``, the integer ``1`` (AI) or ``0``.
 
 Training frames have ``text`` and ``label`` and, for weakly labelled rows, ``ai_probability``: the
-label model's P(AI). A hand-labelled row has no probability (NaN or no column) and counts as certain.
-Two noise-aware trainers (``(train_df, labels, seed) -> model``, the lifecycle's Trainer):
+label model's P(AI), the soft target of class ``"1"``. A hand-labelled row has no probability (NaN or
+no column) and counts as certain. Two noise-aware trainers (``(train_df, labels, seed) -> model``):
 
 ``soft_logreg``
     every row twice, once per class, weighted by that class's probability: logistic regression then
@@ -31,22 +32,44 @@ from __future__ import annotations
 
 import html
 import re
-from importlib.metadata import version
+from dataclasses import replace
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-PREDICTION = "prediction"
+from assets.trainers.serving import DEFAULT_THRESHOLD, PREDICTION, pip_requirements
+from assets.trainers.targets import LF_VOTES
+from assets.trainers.targets import soft_targets as class_targets
+from assets.trainers.text import TextClassifier, TextRecipe, TextTask, prior_trainer, text_trainer
+
+__all__ = [
+    "AI",
+    "AI_PROBABILITY",
+    "DEFAULT_THRESHOLD",
+    "EXTRA_TRAINERS",
+    "LF_VOTES",
+    "MIN_CONFIDENCE",
+    "OTHER",
+    "PREDICTION",
+    "TASK",
+    "TRAINERS",
+    "TweetRelevanceModel",
+    "class_names",
+    "model_text",
+    "pip_requirements",
+    "record_texts",
+    "soft_targets",
+    "train_confident_logreg",
+    "train_prior",
+    "train_soft_logreg",
+]
+
 OTHER, AI = 0, 1
 AI_PROBABILITY = "ai_probability"
-LF_VOTES = "lf_votes"
 MIN_CONFIDENCE = 0.55
-DEFAULT_THRESHOLD = 0.5
 _URL = re.compile(r"https?://\S+|\bwww\.\S+", re.IGNORECASE)
 _SPACE = re.compile(r"\s+")
 
@@ -67,56 +90,78 @@ def model_text(text: str) -> str:
     return _SPACE.sub(" ", _URL.sub(" ", html.unescape(text))).strip().lower()
 
 
-def _features() -> FeatureUnion:
-    return FeatureUnion(
-        [
-            (
-                "word",
-                TfidfVectorizer(preprocessor=model_text, ngram_range=(1, 2), sublinear_tf=True, min_df=2),
-            ),
-            (
-                "char",
-                TfidfVectorizer(
-                    preprocessor=model_text,
-                    analyzer="char_wb",
-                    ngram_range=(3, 5),
-                    sublinear_tf=True,
-                    min_df=2,
-                ),
-            ),
-        ]
-    )
+TASK = TextTask(
+    text_columns=("text", "full_text"),
+    text_reader=record_texts,
+    preprocessor=model_text,
+    task="multiclass",
+    metric="none",  # the plain 0.5 cut, see the module doc
+    soft_columns={str(AI): AI_PROBABILITY},  # P(OTHER) is what P(AI) leaves
+    votes_column=LF_VOTES,
+    positive_class=str(AI),
+    integer_predictions=True,
+)
+_SOFT = TextRecipe(features="word_char", char_min_df=2, C=4.0, class_weight="balanced", targets="soft")
+_CONFIDENT = replace(_SOFT, targets="confident", min_confidence=MIN_CONFIDENCE)
 
 
-class TweetRelevanceModel(mlflow.pyfunc.PythonModel):
-    """TF-IDF + logistic regression over tweet text, with an AI-probability cut.
+class _TextSeriesFeatures:
+    """The features of a model pickled before the shared classifier: a ``FeatureUnion`` over the texts
+    themselves, where the shared classifier hands its features the model's input frame."""
 
-    ``pipeline`` is None for the constant baseline, which predicts ``prior`` for every tweet.
-    """
+    def __init__(self, union: FeatureUnion, column: str) -> None:
+        self.union = union
+        self.column = column
 
-    def __init__(
-        self,
-        classes: list[str],
-        pipeline: Pipeline | None,
-        prior: float,
-        threshold: float = DEFAULT_THRESHOLD,
-    ) -> None:
-        self.classes = list(classes)
-        self.pipeline = pipeline
-        self.prior = float(prior)
-        self.threshold = float(threshold)
+    def transform(self, inputs: pd.DataFrame) -> Any:
+        return self.union.transform(inputs[self.column])
+
+
+class TweetRelevanceModel(TextClassifier):
+    """The shared classifier under the name champions have always been pickled by, with the names of
+    its old attributes: ``threshold`` (the AI cut), ``prior`` (the constant P(AI)), ``pipeline`` (the
+    features and the classifier as one scikit-learn ``Pipeline`` over texts; None for a constant
+    model) and :meth:`ai_probability`. Champions pickled before carry ``classes``, ``pipeline``,
+    ``prior`` and ``threshold``: :meth:`__setstate__` reads them as the task they were trained for."""
+
+    @property
+    def threshold(self) -> float:
+        return self.thresholds[self.classes[AI]]
+
+    @property
+    def prior(self) -> float:
+        return self.rates[self.classes[AI]]
+
+    @property
+    def pipeline(self) -> Pipeline | None:
+        if self.classifier is None:
+            return None
+        if isinstance(self.features, _TextSeriesFeatures):
+            union = self.features.union
+        else:
+            fitted = self.features.transformers_
+            union = FeatureUnion([(name, part) for name, part, _ in fitted if name != "remainder"])
+        return Pipeline([("features", union), ("classifier", self.classifier)])
 
     def ai_probability(self, records: pd.DataFrame) -> np.ndarray:
-        texts = record_texts(records)
-        if self.pipeline is None or not len(texts):
-            return np.full(len(texts), self.prior)
-        return self.pipeline.predict_proba(texts)[:, list(self.pipeline.classes_).index(AI)]
+        return self.predict_proba(records)[:, AI]
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
-        p_ai = self.ai_probability(model_input)
-        out = pd.DataFrame({self.classes[OTHER]: 1.0 - p_ai, self.classes[AI]: p_ai}, index=model_input.index)
-        out[PREDICTION] = (p_ai >= self.threshold).astype("int64")
-        return out
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "task" not in state:  # pickled by the pre-port class
+            pipeline: Pipeline | None = state["pipeline"]
+            classes = state["classes"]
+            classifier: LogisticRegression | None = pipeline.named_steps["classifier"] if pipeline else None
+            union: FeatureUnion | None = pipeline.named_steps["features"] if pipeline else None
+            state = {
+                "task": TASK,
+                "classes": classes,
+                "rates": {classes[OTHER]: 1.0 - state["prior"], classes[AI]: state["prior"]},
+                "thresholds": {classes[AI]: state["threshold"]},
+                "features": _TextSeriesFeatures(union, TASK.text_column) if union is not None else None,
+                "classifiers": {},
+                "classifier": classifier,
+            }
+        self.__dict__.update(state)
 
 
 def class_names(labels: list[str]) -> list[str]:
@@ -129,43 +174,12 @@ def class_names(labels: list[str]) -> list[str]:
 
 def soft_targets(train_df: pd.DataFrame) -> np.ndarray:
     """P(AI) per row: the weak label's probability, or the hand label itself where there is none."""
-    hard = pd.to_numeric(train_df["label"], errors="raise").to_numpy(dtype=float)
-    if AI_PROBABILITY not in train_df.columns:
-        return hard
-    soft = pd.to_numeric(train_df[AI_PROBABILITY], errors="coerce").to_numpy(dtype=float)
-    return np.clip(np.where(np.isnan(soft), hard, soft), 0.0, 1.0)
-
-
-def _fit(texts: pd.Series, y: np.ndarray, weights: np.ndarray, seed: int) -> Pipeline:
-    """liblinear in its dual form: with far fewer rows than n-gram features it converges fastest."""
-    classifier = LogisticRegression(
-        solver="liblinear", dual=True, C=4.0, class_weight="balanced", random_state=seed
-    )
-    pipeline = Pipeline([("features", _features()), ("classifier", classifier)])
-    return pipeline.fit(texts, y, classifier__sample_weight=weights)
-
-
-def _trained(
-    classes: list[str], texts: pd.Series, y: np.ndarray, weights: np.ndarray, prior: float, seed: int
-) -> TweetRelevanceModel:
-    """The fitted model, or the constant one when the weighted rows hold one class only."""
-    if len(np.unique(y[weights > 0])) < 2:
-        return TweetRelevanceModel(classes, None, prior)
-    return TweetRelevanceModel(classes, _fit(texts, y, weights, seed), prior)
+    return class_targets(train_df, ["0", "1"], TASK.label_column, TASK.soft_columns)[:, AI]
 
 
 def train_soft_logreg(train_df: pd.DataFrame, labels: list[str], seed: int = 0) -> TweetRelevanceModel:
     """Noise-aware by expected loss: each row as AI with weight P(AI) and as OTHER with 1 - P(AI)."""
-    texts = record_texts(train_df).reset_index(drop=True)
-    p_ai = soft_targets(train_df)
-    doubled = pd.concat([texts, texts], ignore_index=True)
-    y = np.r_[np.full(len(texts), AI), np.full(len(texts), OTHER)]
-    weights = np.r_[p_ai, 1.0 - p_ai]
-    keep = weights > 1e-6  # a certain row needs no copy for the class it is not
-    prior = float(p_ai.mean()) if len(p_ai) else 0.0
-    return _trained(
-        class_names(labels), doubled[keep].reset_index(drop=True), y[keep], weights[keep], prior, seed
-    )
+    return text_trainer(TASK, _SOFT, TweetRelevanceModel)(train_df, class_names(labels), seed)
 
 
 def train_confident_logreg(
@@ -173,34 +187,16 @@ def train_confident_logreg(
 ) -> TweetRelevanceModel:
     """Noise-aware by filtering: rows some LF voted on whose weak label is at least ``min_confidence``
     sure, as hard labels weighted by that confidence."""
-    texts = record_texts(train_df).reset_index(drop=True)
-    p_ai = soft_targets(train_df)
-    confidence = np.maximum(p_ai, 1.0 - p_ai)
-    keep = confidence >= min_confidence
-    if LF_VOTES in train_df.columns:  # hand-labelled rows have no votes recorded (NaN): keep them
-        votes = pd.to_numeric(train_df[LF_VOTES], errors="coerce").to_numpy(dtype=float)
-        keep &= ~(votes == 0)
-    prior = float(p_ai.mean()) if len(p_ai) else 0.0
-    y = (p_ai >= 0.5).astype(int)
-    return _trained(
-        class_names(labels), texts[keep].reset_index(drop=True), y[keep], confidence[keep], prior, seed
-    )
+    recipe = replace(_CONFIDENT, min_confidence=min_confidence)
+    return text_trainer(TASK, recipe, TweetRelevanceModel)(train_df, class_names(labels), seed)
 
 
 def train_prior(train_df: pd.DataFrame, labels: list[str], seed: int = 0) -> TweetRelevanceModel:
     """A deliberately weak baseline: every tweet gets the training AI rate and the 0.5 cut (so it
     predicts OTHER). Tests use it to prove the gate rejects worse; ``seed`` keeps the signature."""
-    return TweetRelevanceModel(class_names(labels), None, float(soft_targets(train_df).mean()))
+    return prior_trainer(TASK, TweetRelevanceModel)(train_df, class_names(labels), seed)
 
 
 TRAINERS = {"soft_logreg": train_soft_logreg, "confident_logreg": train_confident_logreg}
 #: Chosen only by run config: the baseline tests use to prove a worse model is refused.
 EXTRA_TRAINERS = {"prior": train_prior}
-
-
-def pip_requirements() -> list[str]:
-    """Exact versions of what the pyfunc imports at load and predict time (no Snorkel, no torch)."""
-    return [
-        f"{name}=={version(name)}"
-        for name in ("mlflow", "cloudpickle", "numpy", "pandas", "scipy", "scikit-learn")
-    ]
