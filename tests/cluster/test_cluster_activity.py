@@ -64,7 +64,7 @@ def _ingest_through_pipes(
     instance = DagsterInstance.get()
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
 
-    first = _tick(activity.landing_sensor, instance, store, None)
+    first = _tick(activity.use_case.landing_sensor, instance, store, None)
     job = build_definitions().resolve_job_def("activity_ingest")
     meta = {}
     for request in first.run_requests:

@@ -46,7 +46,7 @@ def test_daily_files_on_s3_are_cleaned_by_pipes_jobs_reading_s3a(
     before = _completed_apps(spark_cluster, "flywheel-sparkify_clean")
 
     instance = DagsterInstance.get()
-    first = _tick(sparkify.landing_sensor, instance, store, None)
+    first = _tick(sparkify.use_case.landing_sensor, instance, store, None)
     assert sorted(r.partition_key for r in first.run_requests) == sorted(lines)
     job = build_definitions().resolve_job_def("sparkify_ingest")
     for request in first.run_requests:
