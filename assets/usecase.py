@@ -10,13 +10,13 @@ data checks, a :class:`~assets.lifecycle.spec.LifecycleSpec`, a :class:`~assets.
 same declaration. Discovery (:mod:`orchestration.use_cases`) finds the declarations: a package under
 ``assets/`` with a ``definitions.py`` that declares a ``UseCase`` is a use case.
 
-Dagster only (no pandas, Spark or model code), so loading a code location stays cheap.
+Dagster and the specs only (no Spark, MLflow or model code), so loading a code location stays cheap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -146,7 +146,13 @@ class UseCase:
     simulator: str | None = None
     generator: str | None = None
     summary: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.loop is None and self.spec.annotations:
+            raise ValueError(
+                f"{self.name}: LifecycleSpec(annotations=True) trains on <uc>_annotations, which the loop "
+                "builds; declare a LoopSpec or set annotations=False"
+            )
 
     @cached_property
     def lifecycle(self) -> Any:

@@ -24,8 +24,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "image": ("image",),
 }
 KINDS: tuple[str, ...] = tuple(LAYERS)
-#: Names a use case may not take: shared packages under ``assets/``.
-RESERVED = frozenset({"kits", "lifecycle", "loop", "quality", "trainers", "labeling"})
+#: Names a use case may not take besides what ``assets/`` holds already: Python's and the project's.
+RESERVED = frozenset({"assets", "tests", "test", "orchestration", "resources", "sensors", "apps"})
 
 
 class ScaffoldError(ValueError):
@@ -38,10 +38,13 @@ def check_name(name: str, root: Path) -> None:
             f"{name!r}: a use case name is a Python identifier in lower case (2-40 of a-z, 0-9, _, "
             "starting with a letter); it names the package, asset group, topic and model"
         )
-    if name in RESERVED:
-        raise ScaffoldError(f"{name!r} is a shared package under assets/; choose another name")
-    if (root / "assets" / name).exists():
+    taken = {p.stem for p in (root / "assets").iterdir()} if (root / "assets").is_dir() else set()
+    if name in RESERVED or (name in taken and not (root / "assets" / name / "definitions.py").exists()):
+        raise ScaffoldError(f"{name!r} is a shared module or package of the project; choose another name")
+    if name in taken:
         raise ScaffoldError(f"assets/{name}/ exists already; remove it or choose another name")
+    if (root / "docs" / "use-cases" / f"{name}.md").exists():
+        raise ScaffoldError(f"docs/use-cases/{name}.md exists already; remove it or choose another name")
 
 
 def _render(text: str, name: str) -> str:

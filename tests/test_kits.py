@@ -85,14 +85,12 @@ def test_window_cleaning_reads_windows_and_their_content(spark, tmp_path: Path) 
     from assets.kits.window_cleaning import clean_window_csv
     from assets.trainers.window_values import canonical
 
-    rows = 'id,values,label\nw1,1;2;3;4,up\nw2,"1, 2, 3, x",up\nw3,1 2,down\nw4,4;3;2;1,\n'
+    rows = 'id,values,label\nw1,1;2;3;4,up\nw2,"1, 2, 3, x",up\nw3,1 2,down\nw4,4;3;2;1,\nw5,1;inf;2;3,up\n'
     result = clean_window_csv(spark, [_write(tmp_path / "w.csv", rows)], min_length=4)
-    kept = {r["id"]: (list(r["values"]), r["label"], r["content"]) for r in result.kept.collect()}
-    assert kept == {
-        "w1": ([1.0, 2.0, 3.0, 4.0], "up", canonical([1, 2, 3, 4])),
-        "w4": ([4.0, 3.0, 2.0, 1.0], None, canonical("4;3;2;1")),
-    }
-    assert _reasons(result) == ["not_a_number", "too_short"]
+    kept = {r["id"]: (list(r["values"]), r["label"]) for r in result.kept.collect()}
+    assert kept == {"w1": ([1.0, 2.0, 3.0, 4.0], "up"), "w4": ([4.0, 3.0, 2.0, 1.0], None)}
+    assert _reasons(result) == ["not_a_number", "not_a_number", "too_short"]
+    assert canonical(kept["w1"][0]) == canonical("1;2;3;4") == "1.000000;2.000000;3.000000;4.000000"
 
 
 def _png(value: int, size: tuple[int, int] = (12, 8)) -> bytes:
@@ -128,7 +126,7 @@ def test_image_cleaning_labels_by_folder_and_hashes_what_the_record_hook_hashes(
     assert _reasons(result) == ["duplicate_id", "not_an_image"]
     record = stream_record({"id": "x", "image": base64.b64encode(files["pics/dog/b.png"]).decode()})
     assert (
-        record["content"] == kept["b"]["content"]
+        record["content_key"] == kept["b"]["content_key"]
         and base64.b64decode(kept["b"]["image"]) == files["pics/dog/b.png"]
     )
     with pytest.raises(ValueError, match="not_base64"):
@@ -237,3 +235,20 @@ def test_image_trainers_learn_stripes_and_give_unreadable_images_the_rates() -> 
     out = model.predict(None, pd.concat([held[["image"]], pd.DataFrame({"image": ["bm90IGFuIGltYWdl"]})]))
     assert (out["prediction"].iloc[:-1].to_numpy() == held["label"].to_numpy()).mean() > 0.9
     assert np.isclose(out[["h", "v"]].iloc[-1].sum(), 1.0)  # unreadable: a distribution, not an error
+
+
+def test_the_annotation_page_shows_kit_images_and_windows_not_their_content_keys() -> None:
+    from PIL import Image
+
+    from apps.annotate.render import kind_of, render_payload
+    from assets.kits.images import stream_record as image_record
+    from assets.kits.windows import stream_record as window_record
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), color=(200, 10, 10)).save(buffer, format="JPEG")
+    picture = image_record({"id": "p", "image": base64.b64encode(buffer.getvalue()).decode()})
+    assert kind_of(picture) == "image"
+    assert 'src="data:image/jpeg;base64,' in render_payload(picture)
+    window = window_record({"id": "w", "values": "1;3;2;5"})
+    html = render_payload(window)
+    assert kind_of(window) == "values" and "<polyline" in html and "window of 4 values" in html

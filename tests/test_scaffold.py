@@ -69,12 +69,15 @@ def _outside(before: dict[str, str], after: dict[str, str], own: tuple[str, ...]
     return sorted(p for p in touched if not p.startswith(own))
 
 
+def _env(project: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(project)}
+
+
 def _flywheel(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(project)}
     return subprocess.run(
         [sys.executable, "-m", "orchestration.cli", *args],
         cwd=project,
-        env=env,
+        env=_env(project),
         capture_output=True,
         text=True,
     )
@@ -105,6 +108,14 @@ def test_a_scaffolded_text_use_case_trains_a_champion_with_no_edit_outside_its_f
         handle.write(USER_EDIT)
     landed = write_spam_csv(Path(flywheel_env.landing) / NEW / "messages.csv")
 
+    heavy = "{'mlflow', 'sklearn', 'great_expectations', 'snorkel', 'torch', 'pyspark', 'PIL'}"
+    loaded_roots = "{m.split('.')[0] for m in sys.modules}"
+    probe = f"import sys, assets.{NEW}.definitions\nprint(sorted({heavy} & {loaded_roots}))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, env=_env(project)
+    )
+    assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr  # the code location stays light
+
     listed = _flywheel(project, "use-cases")
     assert listed.returncode == 0 and any(line.startswith(NEW) for line in listed.stdout.splitlines())
     run = _flywheel(project, "materialize", NEW)
@@ -114,7 +125,7 @@ def test_a_scaffolded_text_use_case_trains_a_champion_with_no_edit_outside_its_f
     own_tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"assets/{NEW}"],
         cwd=project,
-        env={**os.environ, "PYTHONPATH": str(project)},
+        env=_env(project),
         capture_output=True,
         text=True,
     )
@@ -141,7 +152,8 @@ def test_a_scaffolded_text_use_case_trains_a_champion_with_no_edit_outside_its_f
 def test_new_refuses_bad_names_and_existing_folders(project: Path) -> None:
     for bad, reason in [
         ("Spam", "lower case"),
-        ("lifecycle", "shared package"),
+        ("lifecycle", "shared module or package"),
+        ("lazy", "shared module or package"),  # assets/lazy.py: a package of that name would shadow it
         ("disaster", "exists already"),
     ]:
         refused = _flywheel(project, "new", bad, "--kind", "text")

@@ -19,19 +19,24 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any, Literal
 
-Kind = Literal["text", "window", "image", "spectrograms", "table", "series"]
+Kind = Literal["text", "window", "image", "spectrograms", "table", "series", "values"]
 #: A reading of a monitored series (flow): shown as the window before it, the reading highlighted.
 SERIES_FIELDS = ("series", "time", "value")
 
 TEXT_FIELDS = ("text", "message", "tweet", "content")
-IMAGE_FIELDS = ("image_path", "image_url", "image_png", "image_base64")
+IMAGE_FIELDS = ("image_path", "image_url", "image_png", "image_base64", "image")
+#: A window of one signal (the timeseries kit): ``values`` as numbers, or a text of them.
+VALUES_FIELD = "values"
 _SIGNAL_RE = re.compile(r"^(user_acceleration|rotation_rate)_([xyz])_(\d+)$")
 _PANELS = (("user_acceleration", "acceleration (G)"), ("rotation_rate", "rotation rate (rad/s)"))
 _COLOURS = {"x": "#d62728", "y": "#2ca02c", "z": "#1f77b4"}
+_JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _MAX_CELL = 500
 _MAX_ROWS = 200
 _MAX_TEXT = 20_000
+#: At most this many values of a window are plotted.
+_MAX_VALUES = 5_000
 #: A Gravity Spy glitch's four views (base64 PNG fields), shortest duration first.
 _SPECTROGRAM_RE = re.compile(r"^spectrogram_(\d+(?:\.\d+)?)$")
 #: Fields of a glitch payload not worth a table row (the decoded grids the loop adds).
@@ -62,16 +67,21 @@ def _as_float(value: Any) -> float:
 
 
 def _png_data_url(payload: Mapping[str, Any]) -> str | None:
-    """A ``data:`` URL for an inline base64 PNG, only if it really decodes to a PNG."""
-    raw = payload.get("image_png", payload.get("image_base64"))
+    """A ``data:`` URL for an inline base64 PNG (or JPEG: the image kit's ``image``), only if it really
+    decodes to one."""
+    raw = payload.get("image_png", payload.get("image_base64", payload.get("image")))
     if not isinstance(raw, str):
         return None
-    data = raw.split(",", 1)[1] if raw.startswith("data:image/png;base64,") else raw
+    data = (
+        raw.split(",", 1)[1] if raw.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")) else raw
+    )
     try:
         decoded = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         return None
-    return f"data:image/png;base64,{data}" if decoded.startswith(_PNG_MAGIC) else None
+    if decoded.startswith(_PNG_MAGIC):
+        return f"data:image/png;base64,{data}"
+    return f"data:image/jpeg;base64,{data}" if decoded.startswith(_JPEG_MAGIC) else None
 
 
 def _inline_png(raw: Any) -> str | None:
@@ -138,6 +148,8 @@ def kind_of(payload: Mapping[str, Any], media_url: str | None = None) -> Kind:
         return "spectrograms"
     if all(f in payload for f in SERIES_FIELDS):
         return "series"
+    if len(_values(payload)) >= 2:
+        return "values"
     return "table"
 
 
@@ -263,6 +275,16 @@ def _series_window(payload: Mapping[str, Any]) -> str:
     return series_svg([float(v) for v in window["value"]], highlight, (first, last))
 
 
+def _values(payload: Mapping[str, Any]) -> list[float]:
+    """The window of a timeseries-kit record as floats (empty when there is none)."""
+    raw = payload.get(VALUES_FIELD)
+    if isinstance(raw, str):
+        raw = [p for p in re.split(r"[;,\s]+", raw.strip()) if p]
+    if not isinstance(raw, list | tuple):
+        return []
+    return [_as_float(v) for v in raw[:_MAX_VALUES]]
+
+
 def render_payload(payload: Mapping[str, Any], media_url: str | None = None) -> str:
     """The HTML fragment for one sample. ``media_url`` is where the server serves its ``image_path``."""
     kind = kind_of(payload, media_url)
@@ -287,4 +309,8 @@ def render_payload(payload: Mapping[str, Any], media_url: str | None = None) -> 
             f"{escape(str(payload['time']))} (red) and the window before it</p>"
         )
         return f"{caption}{_series_window(payload)}" + table(payload)
+    if kind == "values":
+        values = _values(payload)
+        caption = f'<p class="stamp">window of {len(values)} values</p>'
+        return caption + series_svg(values, -1, ("first", "last")) + table(payload, skip=(VALUES_FIELD,))
     return table(payload)

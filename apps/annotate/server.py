@@ -58,7 +58,7 @@ use case; ``counts`` is ``{"queued", "labelled", "skipped", "labels"}`` after th
 ``POST /api/{uc}/upload`` (token) multipart: one or more ``file`` parts (``.csv`` or ``.parquet``),
     optional ``annotator`` field (default ``upload``). Columns: ``id`` (required), the fields of the
     use case's records (disaster ``message``, tweets ``text``, activity ``stamp`` and the numeric
-    signals; see ``assets/activity/schema.py``) and any other data columns (they become the payload),
+    signals; see ``assets/<uc>/schema.py``) and any other data columns (they become the payload),
     optional ``label`` (multi-label: ``a|b`` or a JSON list) and ``score`` (default 0). Unlabelled
     rows are queued; labelled rows are stored as labels with ``source="upload"`` (a label equal to
     the sample's active label is not stored again). ``{"use_case", "counts", "files": [{"file",

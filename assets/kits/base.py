@@ -17,7 +17,7 @@ from assets.lifecycle.spec import ContentKey, LabelledTable, LifecycleSpec
 from assets.loop.factory import LoopSpec
 from assets.loop.records import RecordSchema
 from assets.quality.checks import gx_asset_check
-from assets.slots import tables_dir
+from assets.slots import tables_dir, write_slot
 from assets.usecase import TableIngest, UseCase
 from resources.object_store import ObjectStoreResource
 from resources.spark import SparkResource
@@ -165,8 +165,9 @@ def clean_asset(kit: KitUseCase) -> Any:
         except ValueError as exc:  # a file without the columns the format needs: say which
             raise Failure(str(exc)) from exc
         out = tables_dir(kit.name)
-        result.kept.write.mode("overwrite").parquet(str(out / "clean"))
-        result.quarantine.write.mode("overwrite").parquet(str(out / "quarantine"))
+        # Replaced whole and atomically: a re-run rewrites the tables, never adds to them.
+        write_slot(result.kept, out / "clean")
+        write_slot(result.quarantine, out / "quarantine")
         context.add_output_metadata(
             {
                 **result.counts,

@@ -28,7 +28,7 @@ class CleanResult:
 
 def header(path: str) -> list[str]:
     """The file's column names (its first CSV line), trimmed."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:  # a BOM is no column
         return [c.strip() for c in next(csv.reader(handle), [])]
 
 

@@ -22,7 +22,7 @@ class ImageUseCase(KitUseCase):
 
     def content_key(self) -> ContentKey:
         # The same picture under another id is the same record: never trained on when held out.
-        return ContentKey(text=("content",))
+        return ContentKey(text=("content_key",))
 
     def landed(self, object_store: ObjectStoreResource) -> list[str]:
         from assets.kits.image_cleaning import is_image

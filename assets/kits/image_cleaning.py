@@ -1,9 +1,12 @@
 """Spark cleaning of the image landing format the image kit shares.
 
 Landing format: image files (``.png``, ``.jpg``, ``.jpeg``) under ``<landing>/<uc>/<class>/``, one
-folder per class; images under ``<landing>/<uc>/unlabelled/`` are not labelled yet. The file's stem
-is the record's id. Spark reads them with ``binaryFile``; each is decoded in ``mapInPandas`` with the
-same code the served model uses (:mod:`assets.trainers.image_pixels`).
+folder per class; images under ``<landing>/<uc>/unlabelled/`` (or directly under
+``<landing>/<uc>/``) are not labelled yet. A record's id is the file's name without the extension
+(``cat/001.png`` is ``001``), so an image moved from ``unlabelled/`` to its class keeps its id; the
+same name in two class folders is a ``duplicate_id``: name images uniquely across classes. Spark
+reads them with ``binaryFile``; each is decoded in ``mapInPandas`` with the same code the served
+model uses (:mod:`assets.trainers.image_pixels`).
 
 Every file read ends in exactly one of ``kept`` or ``quarantine`` (``rows_in = rows_kept +
 rows_quarantined``), a quarantined file with its path (``raw``) and the first reason:
@@ -14,7 +17,7 @@ rows_quarantined``), a quarantined file with its path (``raw``) and the first re
 ``duplicate_id``   a file of the same stem already kept (the first by path wins).
 
 Kept rows: ``id``, ``image`` (the file's bytes as base64, exactly as a record carries them), ``label``
-(null when unlabelled), ``content`` (the decoded grid's hash) and ``source_file``.
+(null when unlabelled), ``content_key`` (the decoded grid's hash) and ``source_file`` (the landing key).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ _DECODED = T.StructType(
     [
         T.StructField("path", T.StringType()),
         T.StructField("image", T.StringType()),
-        T.StructField("content", T.StringType()),
+        T.StructField("content_key", T.StringType()),
         T.StructField("_decode", T.StringType()),
     ]
 )
@@ -56,22 +59,23 @@ def _decode(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
                 images.append(None)
                 contents.append(None)
                 reasons.append(exc.reason)
-        yield pd.DataFrame({"path": batch["path"], "image": images, "content": contents, "_decode": reasons})
+        yield pd.DataFrame(
+            {"path": batch["path"], "image": images, "content_key": contents, "_decode": reasons}
+        )
 
 
 def clean_image_files(
     spark: SparkSession, files: Sequence[tuple[str, str]], labels: Sequence[str] | None = None
 ) -> CleanResult:
     """``files``: (landing key, local path) pairs. Kept images and quarantined files with reasons."""
-    keys = {str(path): key for key, path in files}
     read = spark.read.format("binaryFile").load([path for _, path in files]).select("path", "content")
     decoded = read.mapInPandas(_decode, _DECODED)
-    mapping = spark.createDataFrame(
-        [(f"file:{p}" if not p.startswith(("file:", "s3a:")) else p, k) for p, k in keys.items()]
-        + [(p, k) for p, k in keys.items()],
-        "path string, key string",
-    ).dropDuplicates(["path"])
-    rows = decoded.join(mapping, "path", "left").withColumn("source_file", F.coalesce("key", "path"))
+    # binaryFile names a file by its URI: back to the landing key (the class is the key's folder)
+    mapping = spark.createDataFrame([(_uri(path), key) for key, path in files], "path string, key string")
+    rows = decoded.join(mapping, "path", "left").withColumn("source_file", F.col("key")).localCheckpoint()
+    unmatched = [r["path"] for r in rows.where(F.col("key").isNull()).select("path").limit(5).collect()]
+    if unmatched:
+        raise ValueError(f"files read that match no landing key (nothing was cleaned): {unmatched}")
     parts = F.split(F.col("source_file"), "/")
     folder = F.element_at(parts, -2)
     stem = F.regexp_replace(F.element_at(parts, -1), r"\.[^.]+$", "")
@@ -89,10 +93,17 @@ def clean_image_files(
             F.array(*map(F.lit, labels)), F.col("_label")
         )
     reason = F.when(F.col("_decode").isNotNull(), F.col("_decode")).when(unknown, "unknown_label")
-    kept = [F.col("_id").alias("id"), "image", F.col("_label").alias("label"), "content"]
+    kept = [F.col("_id").alias("id"), "image", F.col("_label").alias("label"), "content_key"]
     return split_rows(
         rows.withColumn("path", F.col("source_file")), reason, kept, ("path",), "label", REASONS
     )
+
+
+def _uri(path: str) -> str:
+    """The path as Spark's ``binaryFile`` writes it (``file:/abs/path`` for local files)."""
+    from pathlib import Path
+
+    return Path(path).resolve().as_uri().replace("file:///", "file:/", 1)
 
 
 def is_image(key: str) -> bool:

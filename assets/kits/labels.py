@@ -93,7 +93,7 @@ def _checked_classes(kit: Any, labelled: pd.DataFrame) -> tuple[str, ...]:
 def weak_table(kit: Any, clean: pd.DataFrame, out: Path) -> tuple[LabelledTable, dict]:
     """Ground truth plus the unlabelled rows the labeling functions voted on, weakly labelled."""
     out.mkdir(parents=True, exist_ok=True)
-    if kit.multilabel or not kit.labeling_functions:
+    if kit.multilabel or not kit.labeling_functions or not resolve(kit.labeling_functions):
         return ground_truth_table(kit, clean, out)
     labelled = clean[clean["label"].notna()].assign(label_source=GROUND_TRUTH)
     classes = _checked_classes(kit, labelled)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 #: Columns a kit's clean table has that a streamed record does not carry.
-NOT_IN_RECORDS = frozenset({"label", "labels", "source_file", "slot", "content"})
+NOT_IN_RECORDS = frozenset({"label", "labels", "source_file", "slot", "content_key"})
 
 
 def reference_rows(use_case: str, home: Path) -> pd.DataFrame:

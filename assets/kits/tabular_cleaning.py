@@ -9,7 +9,7 @@ rows_quarantined``), a quarantined row with its raw fields (``raw``, JSON) and t
 
 ``malformed_row``   the CSV row is corrupt (wrong number of fields, broken quoting);
 ``missing_id``      the id is empty;
-``not_a_number``    a feature cell holds something that is not a number;
+``not_a_number``    a feature cell holds something that is not a finite number (``NaN``, ``inf``);
 ``unknown_label``   a label outside the declared label set (``labels`` given);
 ``duplicate_id``    an id already kept (the first valid occurrence wins: file path, then position).
 """
@@ -30,7 +30,10 @@ def _reason(features: Sequence[str], allowed: Sequence[str] | None) -> Column:
     bad_number = F.lit(False)
     for feature in features:
         cell = trimmed_or_null(feature)
-        bad_number = bad_number | (cell.isNotNull() & cell.try_cast("double").isNull())
+        number = cell.try_cast("double")
+        bad_number = bad_number | (
+            cell.isNotNull() & (number.isNull() | F.isnan(number) | (F.abs(number) == float("inf")))
+        )
     unknown = F.lit(False)
     if allowed:
         unknown = F.col("_label").isNotNull() & ~F.array_contains(

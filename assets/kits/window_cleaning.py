@@ -9,13 +9,13 @@ rows_quarantined``), a quarantined row with its raw fields (``raw``, JSON) and t
 
 ``malformed_row``   the CSV row is corrupt (wrong number of fields, broken quoting);
 ``missing_id``      the id is empty;
-``not_a_number``    a value of the window is not a number;
+``not_a_number``    a value of the window is not a finite number (``NaN`` and ``inf`` included);
 ``too_short``       fewer values than the use case's ``min_length``;
 ``unknown_label``   a label outside the declared label set (``labels`` given);
 ``duplicate_id``    an id already kept (the first valid occurrence wins: file path, then position).
 
-Kept rows: ``id``, ``values`` (an array of doubles), ``label`` and ``content`` (the window as text,
-rounded to 6 decimals: how the holdout recognises the same window under another id).
+Kept rows: ``id``, ``values`` (an array of doubles) and ``label``. (The window's content key is made in
+Python from these values, by the one function the stream's prepare hook uses too.)
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ REASONS: tuple[str, ...] = (
 )
 
 
+def _not_finite(value: Column) -> Column:
+    return value.isNull() | F.isnan(value) | (F.abs(value) == float("inf"))
+
+
 def _reason(min_length: int, allowed: Sequence[str] | None) -> Column:
     unknown = F.lit(False)
     if allowed:
@@ -46,7 +50,7 @@ def _reason(min_length: int, allowed: Sequence[str] | None) -> Column:
     return (
         F.when(F.col(CORRUPT).isNotNull(), "malformed_row")
         .when(F.col("_id").isNull(), "missing_id")
-        .when(F.exists("_values", lambda v: v.isNull()), "not_a_number")
+        .when(F.exists("_values", _not_finite), "not_a_number")
         .when(F.coalesce(F.size("_values"), F.lit(0)) < min_length, "too_short")
         .when(unknown, "unknown_label")
     )
@@ -55,7 +59,7 @@ def _reason(min_length: int, allowed: Sequence[str] | None) -> Column:
 def clean_window_csv(
     spark: SparkSession, paths: Sequence[str], min_length: int = 8, labels: Sequence[str] | None = None
 ) -> CleanResult:
-    """Kept windows (``id, values, label, content``) and quarantined rows with reasons."""
+    """Kept windows (``id, values, label``) and quarantined rows with reasons."""
     columns = ("id", "values", "label")
     rows = read_by_header(spark, paths, columns, ("id", "values"), "id,values[,label]")
     parts = F.filter(F.split(F.trim(F.col("values")), r"[;,\s]+"), lambda p: p != "")
@@ -68,11 +72,5 @@ def clean_window_csv(
             ),
         }
     )
-    content = F.array_join(F.transform("_values", lambda v: F.format_string("%.6f", v)), ";")
-    kept = [
-        F.col("_id").alias("id"),
-        F.col("_values").alias("values"),
-        F.col("_label").alias("label"),
-        content.alias("content"),
-    ]
+    kept = [F.col("_id").alias("id"), F.col("_values").alias("values"), F.col("_label").alias("label")]
     return split_rows(rows, _reason(min_length, labels), kept, columns, "label", REASONS)

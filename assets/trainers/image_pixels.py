@@ -49,8 +49,13 @@ def grid(data: bytes, side: int = SIDE) -> np.ndarray:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:  # Pillow itself only refuses above twice its limit
+                raise ImageError("too_large", f"{width}x{height} pixels")
             image.load()
             small = image.convert("L").resize((side, side), Image.Resampling.BILINEAR)
+    except ImageError:
+        raise
     except Image.DecompressionBombError as exc:
         raise ImageError("too_large", str(exc)[:80]) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
