@@ -134,6 +134,7 @@ def test_a_scaffolded_text_use_case_trains_a_champion_with_no_edit_outside_its_f
 
     quarantine = pd.read_parquet(Path(flywheel_env.home) / "tables" / NEW / "quarantine")
     assert sorted(quarantine["reason"]) == ["duplicate_id", "empty_text", "missing_id"]
+    assert set(quarantine["source_file"]) == {f"{NEW}/messages.csv"}  # the landing key, not a local path
     training = pd.read_parquet(Path(flywheel_env.home) / "tables" / NEW / "training_table.parquet")
     assert set(training["label_source"]) == {"ground_truth", "weak"}
     assert (training["label_source"] == "ground_truth").sum() == landed["labelled"]

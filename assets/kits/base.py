@@ -60,8 +60,11 @@ class KitUseCase:
 
     def clean(self, spark: Any, object_store: ObjectStoreResource, keys: list[str]) -> Any:
         """Run the use case's ``parsing.clean`` (``spark, local paths, kit``) on the landed ``keys``."""
-        paths = [str(object_store.local_path(k)) for k in keys]
-        return resolve(self.parse or f"assets.{self.name}.parsing:clean")(spark, paths, self)
+        from assets.kits.cleaning import with_landing_keys
+
+        paths = {str(object_store.local_path(k)): k for k in keys}
+        result = resolve(self.parse or f"assets.{self.name}.parsing:clean")(spark, list(paths), self)
+        return with_landing_keys(result, paths)
 
     def landed(self, object_store: ObjectStoreResource) -> list[str]:
         """The landed objects the cleaning reads (default: every CSV under ``<landing>/<uc>/``)."""

@@ -26,6 +26,23 @@ class CleanResult:
     counts: dict[str, int]
 
 
+def with_landing_keys(result: CleanResult, keys_by_path: dict[str, str]) -> CleanResult:
+    """``source_file`` as the landing key (``<uc>/file.csv``) instead of the local path Spark read (a
+    cached download on S3), so quarantined rows say where they landed."""
+    from pathlib import Path
+
+    mapping: dict[str, str] = {}
+    for path, key in keys_by_path.items():
+        absolute = str(Path(path).resolve())
+        for form in (path, absolute, f"file:{absolute}", f"file://{absolute}", Path(absolute).as_uri()):
+            mapping[form] = key
+    return CleanResult(
+        result.kept.replace(mapping, subset=["source_file"]),
+        result.quarantine.replace(mapping, subset=["source_file"]),
+        result.counts,
+    )
+
+
 def header(path: str) -> list[str]:
     """The file's column names (its first CSV line), trimmed."""
     with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:  # a BOM is no column
