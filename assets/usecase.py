@@ -58,6 +58,7 @@ class TableIngest:
 
     assets: tuple
     description: str = "Clean every landed file into the use case's table."
+    kind = "table"
 
     def wire(self, name: str) -> IngestWiring:
         job = define_asset_job(
@@ -76,6 +77,7 @@ class BatchIngest:
     accept: Callable[[Any], bool]
     ingested: Callable[[], Collection[str]]
     description: str = "Ingest every new landed file (one run per batch of new files)."
+    kind = "batch"
 
     @property
     def assets(self) -> tuple:
@@ -100,6 +102,7 @@ class PerFileIngest:
     partitions: DynamicPartitionsDefinition
     accept: Callable[[Any], bool]
     description: str = "Clean one landed file (one run per file, started by the landing sensor)."
+    kind = "per-file"
 
     @property
     def assets(self) -> tuple:

@@ -118,7 +118,7 @@ def use_cases_list() -> None:
 
     settings = get_settings()
     for name, declared in load_use_cases().items():
-        ingest = type(declared.ingest).__name__.removesuffix("Ingest").lower()
+        ingest = declared.ingest.kind
         topic = settings.topic(name, declared.loop.topic_kind) if declared.loop else "-"
         click.echo(f"{name:<12} ingest={ingest:<8} topic={topic:<20} metric={declared.spec.primary_metric}")
         if declared.summary:
