@@ -252,3 +252,21 @@ def test_the_annotation_page_shows_kit_images_and_windows_not_their_content_keys
     window = window_record({"id": "w", "values": "1;3;2;5"})
     html = render_payload(window)
     assert kind_of(window) == "values" and "<polyline" in html and "window of 4 values" in html
+
+
+def test_files_whose_names_need_escaping_keep_their_landing_keys(spark, tmp_path: Path) -> None:
+    """Spark names a CSV percent-encoded and a binary file as it is: both map back to the key."""
+    from assets.kits.cleaning import with_landing_keys
+    from assets.kits.image_cleaning import clean_image_files
+    from assets.kits.text_cleaning import clean_text_csv
+
+    csv = _write(tmp_path / "my data.csv", "id,text,label\n1,hi,a\n1,dup,a\n")
+    text = with_landing_keys(clean_text_csv(spark, [csv]), {csv: "uc/my data.csv"})
+    assert {r["source_file"] for r in text.quarantine.collect()} == {"uc/my data.csv"}
+    picture = tmp_path / "uc" / "cat" / "a cat.png"
+    picture.parent.mkdir(parents=True)
+    picture.write_bytes(_png(40))
+    images = clean_image_files(spark, [("uc/cat/a cat.png", str(picture))])
+    assert [(r["id"], r["label"], r["source_file"]) for r in images.kept.collect()] == [
+        ("a cat", "cat", "uc/cat/a cat.png")
+    ]

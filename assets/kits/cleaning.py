@@ -26,16 +26,19 @@ class CleanResult:
     counts: dict[str, int]
 
 
+def spark_path(path: str, encoded: bool) -> str:
+    """How Spark names a local file: ``file:/abs/path``. ``_metadata.file_path`` percent-encodes it
+    (``a%20b.csv``, ``encoded=True``); ``binaryFile``'s ``path`` column does not."""
+    from pathlib import Path
+
+    absolute = Path(path).resolve()
+    return absolute.as_uri().replace("file:///", "file:/", 1) if encoded else f"file:{absolute}"
+
+
 def with_landing_keys(result: CleanResult, keys_by_path: dict[str, str]) -> CleanResult:
     """``source_file`` as the landing key (``<uc>/file.csv``) instead of the local path Spark read (a
     cached download on S3), so quarantined rows say where they landed."""
-    from pathlib import Path
-
-    mapping: dict[str, str] = {}
-    for path, key in keys_by_path.items():
-        absolute = str(Path(path).resolve())
-        for form in (path, absolute, f"file:{absolute}", f"file://{absolute}", Path(absolute).as_uri()):
-            mapping[form] = key
+    mapping = {spark_path(path, encoded=True): key for path, key in keys_by_path.items()}
     return CleanResult(
         result.kept.replace(mapping, subset=["source_file"]),
         result.quarantine.replace(mapping, subset=["source_file"]),

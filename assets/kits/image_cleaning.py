@@ -30,7 +30,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from assets.kits.cleaning import CleanResult, split_rows
+from assets.kits.cleaning import CleanResult, spark_path, split_rows
 
 REASONS: tuple[str, ...] = ("not_an_image", "too_large", "unknown_label", "duplicate_id")
 UNLABELLED = "unlabelled"
@@ -71,7 +71,8 @@ def clean_image_files(
     read = spark.read.format("binaryFile").load([path for _, path in files]).select("path", "content")
     decoded = read.mapInPandas(_decode, _DECODED)
     # binaryFile names a file by its URI: back to the landing key (the class is the key's folder)
-    mapping = spark.createDataFrame([(_uri(path), key) for key, path in files], "path string, key string")
+    pairs = [(spark_path(path, encoded=False), key) for key, path in files]
+    mapping = spark.createDataFrame(pairs, "path string, key string")
     rows = decoded.join(mapping, "path", "left").withColumn("source_file", F.col("key")).localCheckpoint()
     unmatched = [r["path"] for r in rows.where(F.col("key").isNull()).select("path").limit(5).collect()]
     if unmatched:
@@ -97,13 +98,6 @@ def clean_image_files(
     return split_rows(
         rows.withColumn("path", F.col("source_file")), reason, kept, ("path",), "label", REASONS
     )
-
-
-def _uri(path: str) -> str:
-    """The path as Spark's ``binaryFile`` writes it (``file:/abs/path`` for local files)."""
-    from pathlib import Path
-
-    return Path(path).resolve().as_uri().replace("file:///", "file:/", 1)
 
 
 def is_image(key: str) -> bool:

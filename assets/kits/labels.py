@@ -48,27 +48,19 @@ def _multilabel_table(kit: Any, clean: pd.DataFrame, out: Path) -> tuple[Labelle
     names = tuple(kit.labels) if kit.labels else tuple(sorted({n for row in labelled["labels"] for n in row}))
     for name in names:
         labelled[name] = [int(name in row) for row in labelled["labels"]]
-    frame = labelled.drop(columns=["labels", "source_file"], errors="ignore").assign(
-        label_source=GROUND_TRUTH
-    )
-    path = out / "training_table.parquet"
-    frame.to_parquet(path, index=False)
-    meta = {
-        "rows": len(frame),
-        "ground_truth": len(frame),
-        "labels": len(names),
-        "unlabelled": len(clean) - len(frame),
-    }
-    return LabelledTable(str(path), names, "id"), meta
+    frame = labelled.drop(columns=["labels"]).assign(label_source=GROUND_TRUTH)
+    meta = {"ground_truth": len(frame), "labels": len(names), "unlabelled": len(clean) - len(frame)}
+    return _write(frame, out, names, meta, label_column=None)
 
 
 def _write(
-    frame: pd.DataFrame, out: Path, classes: tuple[str, ...], meta: dict
+    frame: pd.DataFrame, out: Path, classes: tuple[str, ...], meta: dict, label_column: str | None = "label"
 ) -> tuple[LabelledTable, dict]:
+    """The training table as the lifecycle reads it (multi-label: no label column, one per label)."""
     frame = frame.drop(columns=["source_file"], errors="ignore")
     path = out / "training_table.parquet"
     frame.to_parquet(path, index=False)
-    return LabelledTable(str(path), classes, "id", "label"), {**meta, "rows": len(frame)}
+    return LabelledTable(str(path), classes, "id", label_column), {**meta, "rows": len(frame)}
 
 
 def ground_truth_table(kit: Any, clean: pd.DataFrame, out: Path) -> tuple[LabelledTable, dict]:

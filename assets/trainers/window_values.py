@@ -19,7 +19,10 @@ def as_window(value: Any) -> np.ndarray:
         return np.empty(0)
     if isinstance(value, str):
         value = [p for p in _SPLIT.split(value.strip()) if p]
-    return pd.to_numeric(pd.Series(list(value), dtype=object), errors="coerce").to_numpy(dtype=float)
+    try:  # the common case (numbers, or texts of numbers) without a pandas Series per record
+        return np.asarray(value, dtype=float).ravel()
+    except (TypeError, ValueError):
+        return pd.to_numeric(pd.Series(list(value), dtype=object), errors="coerce").to_numpy(dtype=float)
 
 
 def canonical(values: Any) -> str:
