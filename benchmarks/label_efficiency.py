@@ -147,7 +147,11 @@ def main() -> None:
     parser.add_argument(
         "--max-labels", type=int, default=None, help="Stop after this many labels (default: pool)."
     )
-    parser.add_argument("--out", default=None, help="PNG path (default: label_efficiency_<uc>.png here).")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="PNG path (default: $FLYWHEEL_HOME/monitoring/<uc>/label_efficiency.png, shown by flywheel monitor).",
+    )
     args = parser.parse_args()
 
     from assets.loop.label_efficiency import labels_to_reach, simulate, summary
@@ -175,7 +179,9 @@ def main() -> None:
                   f"last {curve.metric[-1]:.4f}", flush=True)  # fmt: skip
     table = summary(curves, full)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    out = Path(args.out or f"label_efficiency_{args.use_case}.png")
+    out = Path(args.out) if args.out else _monitoring_png(args.use_case)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _curve_table(curves).to_csv(out.with_suffix(".csv"), index=False)
     _plot(curves, full, out, f"{args.use_case}: {spec.primary_metric} by labels ({args.seeds} seeds)")
     _log_mlflow(args.use_case, table, out, full)
     # Fewest labels to the target; ties (e.g. no strategy reaches it) go to the higher mean metric.
@@ -187,6 +193,23 @@ def main() -> None:
     best, rand = uncertain["labels_to_target_median"], random_row["labels_to_target_median"]
     print(f"best strategy {uncertain['strategy']}; plot {out}; {time.monotonic() - started:.0f} s")
     print(f"labels_to_95pct_best={best:.0f} labels_to_95pct_random={rand:.0f} ratio={best / rand:.3f}")
+
+
+def _monitoring_png(use_case: str) -> Path:
+    from orchestration.settings import get_settings
+
+    return get_settings().home / "monitoring" / use_case / "label_efficiency.png"
+
+
+def _curve_table(curves) -> pd.DataFrame:
+    """Median, min and max metric per strategy and label count over the seeds (the plotted curves)."""
+    rows = [
+        {"strategy": c.strategy, "seed": c.seed, "labels": n, "metric": m}
+        for c in curves
+        for n, m in zip(c.labels, c.metric, strict=True)
+    ]
+    grouped = pd.DataFrame(rows).groupby(["strategy", "labels"])["metric"]
+    return grouped.agg(metric_median="median", metric_min="min", metric_max="max").reset_index()
 
 
 def _log_mlflow(use_case: str, table: pd.DataFrame, png: Path, full: float) -> None:

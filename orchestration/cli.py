@@ -344,6 +344,9 @@ def _register_apps() -> None:
     from apps.customers.cli import customers_command
 
     main.add_command(customers_command)
+    from apps.monitor.cli import monitor_command
+
+    main.add_command(monitor_command)
 
 
 _register_apps()

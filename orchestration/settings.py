@@ -36,6 +36,20 @@ def _int_env(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _share_env(name: str, default: float) -> float:
+    """A share between 0 and 1 from the environment (a clear error otherwise)."""
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number between 0 and 1, got {raw!r}") from exc
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be between 0 and 1, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings. Paths are absolute; URIs are ready to hand to their clients."""
@@ -108,6 +122,13 @@ class Settings:
     #: challenger on (``FLYWHEEL_FLOW_TRANSFER_DIR``; default ``../shared/data/nab`` beside the project
     #: when present, else the vendored sample ``data/flow/transfer``).
     flow_transfer_dir: Path = Path("data/flow/transfer")
+    #: Share of each batch's annotation budget drawn uniformly at random instead of by uncertainty
+    #: (``FLYWHEEL_AUDIT_SHARE``, 0–1): the live quality of a champion is measured on these labels
+    #: only, the one unbiased sample of what it scores.
+    audit_share: float = 0.1
+    #: Consecutive drifted batches that make the retrain sensor request a retraining
+    #: (``FLYWHEEL_DRIFT_BATCHES``); 0 switches the drift trigger off.
+    drift_batches: int = 3
 
     def topic(self, use_case: str, kind: str = "records") -> str:
         """``<prefix><use_case>.<kind>``: ``records`` in, ``predictions`` and ``deadletter`` out."""
@@ -203,6 +224,8 @@ def get_settings() -> Settings:
         gravityspy_uri_max_bytes=_int_env("FLYWHEEL_GRAVITYSPY_URI_MAX_BYTES", 8_000_000),
         rescore_max_attempts=max(1, _int_env("FLYWHEEL_RESCORE_MAX_ATTEMPTS", 3)),
         flow_transfer_dir=_flow_transfer_dir(_env("FLYWHEEL_FLOW_TRANSFER_DIR")),
+        audit_share=_share_env("FLYWHEEL_AUDIT_SHARE", 0.1),
+        drift_batches=max(0, _int_env("FLYWHEEL_DRIFT_BATCHES", 3)),
     )
 
 

@@ -460,6 +460,40 @@ class AnnotationStore:
                 payloads.update({sid: json.loads(payload) for sid, payload in rows})
         return [{**row, "payload": payloads.get(row["sample_id"])} for row in labels]
 
+    def scored_labels(self, use_case: str) -> list[dict[str, Any]]:
+        """Active labels of queued records (see :meth:`labels`) with what the queue knew of each:
+        ``strategy`` (``audit`` for the random share), ``model_version`` (the version that scored it)
+        and ``suggestion`` (its prediction and probabilities), for measuring a version's live quality.
+        Labels uploaded without a queued record are left out: no version predicted them."""
+        labels = self.labels(use_case)
+        queued: dict[str, Mapping[str, Any]] = {}
+        ids = [row["sample_id"] for row in labels]
+        columns = (
+            queue_table.c.sample_id,
+            queue_table.c.strategy,
+            queue_table.c.model_version,
+            queue_table.c.suggestion,
+        )
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                rows = conn.execute(
+                    sa.select(*columns).where(
+                        queue_table.c.use_case == use_case,
+                        queue_table.c.sample_id.in_(ids[start : start + 500]),
+                    )
+                ).mappings()
+                queued.update({r["sample_id"]: r for r in rows if r["suggestion"] is not None})
+        return [
+            {
+                **row,
+                "strategy": queued[row["sample_id"]]["strategy"],
+                "model_version": queued[row["sample_id"]]["model_version"],
+                "suggestion": json.loads(queued[row["sample_id"]]["suggestion"]),
+            }
+            for row in labels
+            if row["sample_id"] in queued
+        ]
+
     def add_uploaded(
         self,
         use_case: str,

@@ -205,6 +205,37 @@ def lag_observation(
     )
 
 
+def _write_lag_file(
+    context: SensorEvaluationContext,
+    use_case: str,
+    asset_key: AssetKey,
+    lag: AssetObservation,
+    cursor: "KafkaCursor",
+) -> None:
+    """``monitoring/<uc>/lag.json`` for the monitor page: records waiting, how long the oldest has
+    waited, and the last scored batch's produce→prediction p95 (one event-log read a tick)."""
+    from datetime import UTC, datetime
+
+    from assets.monitoring.files import monitoring_dir, write_json
+
+    waiting = int(lag.metadata["consumer_lag"].value)
+    since = getattr(cursor, "pending_since", None)
+    last = context.instance.fetch_materializations(asset_key, limit=1).records
+    p95 = last[0].asset_materialization.metadata.get("latency_p95_s") if last else None
+    body = {
+        "updated_at": datetime.now(UTC).isoformat(),
+        "lag_records": waiting,
+        "oldest_wait_seconds": round(time.time() - since, 3)
+        if waiting and isinstance(since, int | float)
+        else 0.0,
+        "latency_p95_s": float(p95.value) if p95 is not None else None,
+    }
+    try:
+        write_json(monitoring_dir(use_case) / "lag.json", body)
+    except OSError as exc:  # the page's file is no reason to fail a tick
+        context.log.warning(f"{use_case}: could not write lag.json ({exc})")
+
+
 class DecisionStore:
     """The last decision of a sensor that handed something out, keyed by the cursor it came from,
     in the instance's own storage (durable before the tick returns its run requests)."""
@@ -290,6 +321,7 @@ def build_kafka_sensor(
             if decision.keys:
                 store.put(context.cursor, decision)  # before anything is handed out
         events = [lag_observation(lag_asset_key, name, end, decision.cursor.offsets, len(decision.keys))]
+        _write_lag_file(context, use_case, lag_asset_key, events[0], decision.cursor)
         if decision.reset:
             context.log.warning(f"{name_}: {decision.reset}; starting the topic from its beginning")
             events.append(

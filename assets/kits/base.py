@@ -48,6 +48,10 @@ class KitUseCase:
 
     #: Overridden by each kit -------------------------------------------------------------------
     #: What the clean table and a record carry besides the id (and the label).
+    def drift_inputs(self) -> Any:
+        """What input drift is measured on (``assets.monitoring.inputs``); None: answers only."""
+        return None
+
     def record_fields(self) -> tuple[str, ...]:
         raise NotImplementedError
 
@@ -117,6 +121,7 @@ def loop_spec(kit: KitUseCase) -> LoopSpec:
         budget=kit.budget,
         batch_size=kit.batch_size,
         retrain_min_labels=kit.retrain_min_labels,
+        drift_inputs=kit.drift_inputs(),
     )
 
 

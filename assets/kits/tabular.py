@@ -4,6 +4,7 @@ what every kit builds (``assets/kits/base.py``). Records: ``id`` and the feature
 probability column per class and ``prediction``. Dagster only here."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from assets.kits.base import KitUseCase
 from assets.lifecycle.spec import ContentKey
@@ -21,6 +22,11 @@ class TabularUseCase(KitUseCase):
 
     def record_fields(self) -> tuple[str, ...]:
         return self.features
+
+    def drift_inputs(self) -> Any:
+        from assets.monitoring.inputs import NumericDrift
+
+        return NumericDrift(self.features)
 
     def content_key(self) -> ContentKey:
         # The same numbers under another id are the same record: never trained on when held out.

@@ -35,6 +35,11 @@ class TextUseCase(KitUseCase):
     def record_fields(self) -> tuple[str, ...]:
         return ("text",)
 
+    def drift_inputs(self) -> Any:
+        from assets.monitoring.inputs import TextDrift
+
+        return TextDrift("text")
+
     def content_key(self) -> ContentKey:
         return ContentKey(text=("text",))
 

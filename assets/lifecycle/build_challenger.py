@@ -198,6 +198,18 @@ def _record_trained_on(
     return trained_on
 
 
+def _record_validation_outputs(
+    spec: LifecycleSpec, run_id: str, predictions: "pd.DataFrame", labels: list[str]
+) -> str:
+    """Keep the version's answers on its validation rows (rows it did not train on): the reference
+    the drift of its answers on the stream is measured against. Returns the file name."""
+    folder = _lifecycle_dir(spec) / "validation_outputs"
+    folder.mkdir(exist_ok=True)
+    name = f"{run_id}.parquet"
+    predictions[list(labels)].astype(float).to_parquet(folder / name, index=False)
+    return name
+
+
 def _register(
     spec: LifecycleSpec,
     registry: MlflowRegistry,
@@ -220,6 +232,11 @@ def _register(
         "training_rows": str(len(frame)),
         "flywheel.primary_metric": spec.primary_metric,
         TRAINED_ON_TAG: trained_on,
+        # What drift monitoring compares the stream with (assets.loop.monitoring).
+        "flywheel.training_set": training_set.path,
+        "flywheel.validation_outputs": _record_validation_outputs(
+            spec, run_id, winner.predictions, list(training_set.labels)
+        ),
     }
     if holdout_version is not None:
         tags[HOLDOUT_VERSION_TAG] = str(holdout_version)

@@ -35,6 +35,7 @@ from dagster import (
 )
 
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
+from assets.loop.monitoring import drift_asset, live_quality_asset
 from assets.loop.records import (
     PROBA_PREFIX,
     RecordSchema,
@@ -50,7 +51,7 @@ from resources.kafka import KafkaResource
 from resources.mlflow_registry import MlflowResource
 from sensors.kafka import build_kafka_sensor
 from sensors.rescore import build_rescore_sensor
-from sensors.retrain import build_retrain_sensor
+from sensors.retrain import build_live_quality_sensor, build_retrain_sensor
 
 if TYPE_CHECKING:  # pandas, numpy and MLflow are imported by the steps that use them
     from pathlib import Path
@@ -92,6 +93,9 @@ class LoopSpec:
     #: Records larger than Kafka's 1 MB defaults (gravityspy: four PNGs a record): the records topic is
     #: created with ``max.message.bytes`` this large and batches are read with fetches this large.
     max_message_bytes: int | None = None
+    #: What input drift is measured on (``assets.monitoring.inputs``: ``TextDrift("message")``,
+    #: ``NumericDrift((...))``); None: the model's answers only (confidence, top class).
+    drift_inputs: Any = None
 
 
 @dataclass
@@ -111,6 +115,27 @@ class LoopDefinitions:
 class SamplingConfig(Config):
     strategy: str = ""  # empty: the use case's default
     budget: int = -1  # negative: the use case's default
+    audit_share: float = -1.0  # negative: the setting (FLYWHEEL_AUDIT_SHARE)
+
+
+def _uncertainty(proba: "Any", strategy: str, multilabel: bool, aggregate: str, key: str) -> "Any":
+    """Each record's score under ``strategy`` (higher: asked first)."""
+    from assets.loop.uncertainty import multiclass_scores, multilabel_scores, random_scores
+
+    if strategy == "random":
+        return random_scores(len(proba), key)
+    if multilabel:
+        return multilabel_scores(proba, strategy, aggregate)  # type: ignore[arg-type]
+    return multiclass_scores(proba, strategy)  # type: ignore[arg-type]
+
+
+def _picks(scores: "Any", budget: int, audit_share: float, key: str) -> tuple["Any", "Any"]:
+    """The strategy's picks and the audit picks (uniform over the rest) of one batch."""
+    from assets.loop.uncertainty import audit_count, audit_indices, select
+
+    audited = audit_count(budget, audit_share)
+    chosen = select(scores, budget - audited)
+    return chosen, audit_indices(len(scores), chosen, audited, key)
 
 
 def predictions_table(use_case: str, columns: list[str] | None = None) -> "pd.DataFrame":
@@ -303,7 +328,10 @@ def _annotation_candidates_asset(
         partitions_def=batches,
         ins={"batch": AssetIn(scored.key)},
         kinds={"sql"},
-        description=f"Most uncertain records of the batch ({loop.strategy}, budget {loop.budget}) → queue.",
+        description=(
+            f"Records of the batch worth a label ({loop.strategy}, budget {loop.budget}, of which an audit "
+            "share is drawn at random) → queue."
+        ),
     )
     def annotation_candidates(
         context: AssetExecutionContext, config: SamplingConfig, annotations: AnnotationStoreResource,
@@ -315,10 +343,11 @@ def _annotation_candidates_asset(
         import pandas as pd
 
         from assets.loop.scoring import read_predictions
-        from assets.loop.uncertainty import multiclass_scores, multilabel_scores, select
+        from assets.loop.uncertainty import AUDIT
 
         strategy = config.strategy or loop.strategy
         budget = config.budget if config.budget >= 0 else loop.budget
+        audit_share = config.audit_share if config.audit_share >= 0 else get_settings().audit_share
         frame = read_predictions(batch["path"]) if batch["rows"] else pd.DataFrame()
         if frame.empty:
             context.add_output_metadata({"candidates": 0, "queued": 0})
@@ -326,29 +355,33 @@ def _annotation_candidates_asset(
         proba_columns = [c for c in frame.columns if c.startswith(PROBA_PREFIX)]
         proba = frame[proba_columns].to_numpy(dtype=float)
         multilabel = spec.task == "multilabel"
-        if multilabel:
-            scores = multilabel_scores(proba, strategy, loop.aggregate)  # type: ignore[arg-type]
-        else:
-            scores = multiclass_scores(proba, strategy)  # type: ignore[arg-type]
-        chosen = select(scores, budget)
+        scores = _uncertainty(proba, strategy, multilabel, loop.aggregate, context.partition_key)
+        chosen, audited = _picks(scores, budget, audit_share, context.partition_key)
         labels = [c.removeprefix(PROBA_PREFIX) for c in proba_columns]
+        # The queue is ordered by score: audit picks rank with the batch's most uncertain pick, so that
+        # annotators reach them with their batch and the audit stays a share of what gets labelled.
+        top = float(scores[chosen].max()) if len(chosen) else 1.0
+        rank = {strategy: lambda i: float(scores[i]), AUDIT: lambda _i: top}
         samples = [
             {
                 "sample_id": frame["key"].iat[i],
                 # What the model scored (the same preparation as scoring), not the raw message.
                 "payload": prepare_record(json.loads(frame["record"].iat[i]), loop.schema),
-                "score": float(scores[i]),
-                "strategy": strategy,
+                "score": rank[name](i),
+                "strategy": name,
                 "model_version": frame["model_version"].iat[i],
                 "suggestion": _suggestion(frame.iloc[i], labels, multilabel),
             }
-            for i in chosen
+            for picks, name in ((chosen, strategy), (audited, AUDIT))
+            for i in picks
         ]
         queued = annotations.store().enqueue(uc, samples)
         context.add_output_metadata(
             {
                 "strategy": strategy,
                 "budget": budget,
+                "audit_share": audit_share,
+                "audit_candidates": len(audited),
                 "candidates": len(samples),
                 "queued": queued,
                 "already_queued": len(samples) - queued,
@@ -425,15 +458,23 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:
     scored_batch = _scored_batch_asset(spec, loop, batches)
     annotation_candidates = _annotation_candidates_asset(spec, loop, batches, scored_batch)
     annotations_asset = _annotations_asset(spec)
+    drift = drift_asset(spec, loop, batches, scored_batch)
+    live_quality = live_quality_asset(spec)
 
     # Two steps one after the other: one process is cheaper than a process per step.
     score_job = define_asset_job(
         f"{uc}_score",
-        selection=[scored_batch, annotation_candidates],
+        selection=[scored_batch, annotation_candidates, drift],
         partitions_def=batches,
         executor_def=in_process_executor,
         tags=score_tags(uc),
-        description="Score one Kafka offset range with the champion and queue its most uncertain records.",
+        description="Score one Kafka offset range, queue the records worth a label, measure its drift.",
+    )
+    monitor_job = define_asset_job(
+        f"{uc}_monitor",
+        selection=[live_quality],
+        executor_def=in_process_executor,
+        description="The champion's live quality on the audit labels given so far.",
     )
     retrain_job = define_asset_job(
         f"{uc}_retrain",
@@ -464,7 +505,9 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:
             loop.retrain_min_labels,
             minimum_interval_seconds=15,
             count_outcomes=loop.outcome_counter,
+            drift_asset_key=drift.key,
         ),  # fmt: skip
+        build_live_quality_sensor(uc, monitor_job.name),
         build_rescore_sensor(uc, score_job.name, batches, scored_batch.key),
     ]
     nightly = ScheduleDefinition(
@@ -474,8 +517,8 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:
         description="Retrain every night, whatever the label count (picks up labels below the sensor's N).",
     )
     return LoopDefinitions(
-        assets=[scored_batch, annotation_candidates, annotations_asset],
-        jobs=[score_job, retrain_job],
+        assets=[scored_batch, annotation_candidates, drift, annotations_asset, live_quality],
+        jobs=[score_job, retrain_job, monitor_job],
         sensors=sensors,
         schedules=[nightly],
         partitions=batches,

@@ -5,6 +5,13 @@ Scores are "higher = more uncertain" so that the annotation queue can order by o
 ``least_confidence``  1 - max class probability (multi-class).
 ``margin``            1 - (top probability - second probability): a near tie between two classes.
 ``entropy``           Shannon entropy of the class distribution, divided by log(classes) to lie in [0, 1].
+``random``            a uniform draw per record, seeded by the batch (see :func:`random_scores`): where
+                      the label-efficiency benchmark finds uncertainty no better than chance (disaster),
+                      the loop asks for random records.
+
+Besides the strategy's picks, each batch sends an *audit* share of its budget chosen uniformly at
+random (:func:`audit_indices`). Those labels are the unbiased sample the live quality of a champion
+is measured on: uncertainty picks are by construction the records the model is least sure of.
 
 Multi-label models give each label an independent probability, so each label is a binary question
 whose uncertainty is computed as above on ``(p, 1 - p)`` and then aggregated across labels
@@ -14,13 +21,16 @@ whose uncertainty is computed as above on ``(p, 1 - p)`` and then aggregated acr
 
 from __future__ import annotations
 
+import zlib
 from typing import Literal
 
 import numpy as np
 
-Strategy = Literal["least_confidence", "margin", "entropy"]
+Strategy = Literal["least_confidence", "margin", "entropy", "random"]
 Aggregate = Literal["mean", "max"]
-STRATEGIES: tuple[str, ...] = ("least_confidence", "margin", "entropy")
+STRATEGIES: tuple[str, ...] = ("least_confidence", "margin", "entropy", "random")
+#: The strategy name audit picks are queued under.
+AUDIT = "audit"
 _EPS = 1e-12
 
 
@@ -74,3 +84,31 @@ def select(scores: np.ndarray, budget: int) -> np.ndarray:
         return np.array([], dtype=int)
     order = np.lexsort((np.arange(len(scores)), -np.asarray(scores)))
     return order[:budget]
+
+
+def _rng(seed_key: str, salt: str) -> np.random.Generator:
+    """A generator fixed by the batch's key, so a re-run of a batch picks the same records."""
+    return np.random.default_rng(zlib.crc32(f"{salt}:{seed_key}".encode()))
+
+
+def random_scores(rows: int, seed_key: str) -> np.ndarray:
+    """The ``random`` strategy's scores: uniform in [0, 1), the same for the same batch every time."""
+    return _rng(seed_key, "random").random(rows)
+
+
+def audit_count(budget: int, share: float) -> int:
+    """How many of a batch's ``budget`` picks are audit picks (at least one when the share is positive)."""
+    if budget <= 0 or share <= 0:
+        return 0
+    return min(budget, max(1, round(budget * share)))
+
+
+def audit_indices(rows: int, exclude: np.ndarray, count: int, seed_key: str) -> np.ndarray:
+    """``count`` rows drawn uniformly without replacement from those not in ``exclude``.
+
+    Every record the strategy did not pick has the same chance, so the labels of these rows estimate
+    the champion's quality on the whole stream (up to the few the strategy took first)."""
+    pool = np.setdiff1d(np.arange(rows), np.asarray(exclude, dtype=int))
+    if count <= 0 or not len(pool):
+        return np.array([], dtype=int)
+    return np.sort(_rng(seed_key, AUDIT).choice(pool, size=min(count, len(pool)), replace=False))

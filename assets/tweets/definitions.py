@@ -14,6 +14,7 @@ from dagster import AssetCheckKey, AssetKey
 
 from assets.lifecycle.spec import ContentKey, LifecycleSpec
 from assets.loop.factory import LoopSpec
+from assets.monitoring.inputs import TextDrift
 from assets.tweets.assets import (
     HOLDOUT_FRACTION,
     TRAINING,
@@ -55,6 +56,7 @@ LOOP = LoopSpec(
     batch_size=500,
     retrain_min_labels=50,
     topic_kind="raw",
+    drift_inputs=TextDrift("text"),
     retrain_assets=("tweets_lf_analysis", "tweets_weak_labels", "tweets_training_table"),
 )
 

@@ -1,0 +1,1 @@
+"""Champion monitoring as plain functions (live quality, drift inputs, drift tests); no Dagster."""
