@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument(
         "--out",
         default=None,
-        help="PNG path (default: $FLYWHEEL_HOME/monitoring/<uc>/label_efficiency.png, shown by flywheel monitor).",
+        help="PNG path (default: $FLYWHEEL_HOME/monitoring/<uc>/label_efficiency.png, on the monitor page).",
     )
     args = parser.parse_args()
 
