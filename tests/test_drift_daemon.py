@@ -96,6 +96,7 @@ def test_daemon_flags_planted_drift_and_requests_one_retraining(
     topic = kafka_env.topic("disaster")
     kafka = KafkaResource(bootstrap_servers=kafka_env.kafka_bootstrap_servers)
     shift_starts: dict[int, int] | None = None
+    shifted_at, requested = 0.0, None
     try:
         server.start()
         while time.monotonic() - started < DEADLINE_SECONDS:
@@ -103,12 +104,18 @@ def test_daemon_flags_planted_drift_and_requests_one_retraining(
             scored = len(predictions_table("disaster", columns=["offset"]))
             if shift_starts is None and scored >= HALF:
                 assert not _drift_runs(instance), "a drift retraining was requested before the shift"
-                shift_starts = kafka.end_offsets(topic)
+                shift_starts, shifted_at = kafka.end_offsets(topic), time.monotonic()
                 social = unseen[unseen["genre"] == "social"]
                 _produce(
                     kafka_env, social.sample(n=HALF, random_state=3, replace=len(social) < HALF), "shift"
                 )
                 logs.append(f"unshifted half scored in {time.monotonic() - started:.0f}s; shift produced")
+            if shift_starts is not None and requested is None and _drift_runs(instance):
+                requested = sum(1 for p, d in _drift_states(instance) if d and _is_shifted(p, shift_starts))
+                logs.append(
+                    f"drift retraining requested {time.monotonic() - shifted_at:.0f}s after the shift, "
+                    f"{requested} shifted batch(es) scored by then"
+                )
             if shift_starts is not None and scored >= 2 * HALF and _drift_runs(instance):
                 time.sleep(12)  # a few more sensor ticks: the streak goes on, no second request
                 break

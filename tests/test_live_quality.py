@@ -137,6 +137,12 @@ def test_labels_through_the_api_move_live_quality_by_the_expected_amount(
     second = _materialize_live_quality(defs, instance)
     expected = _expected(posted, predicted, labels)
     meta = second["meta"]
+    print(
+        f"live weighted F2: {first['meta']['live_metric']:.4f} at 100 audit labels, "
+        f"{meta['live_metric']:.4f} [{meta['live_ci_low']:.4f}, {meta['live_ci_high']:.4f}] at 200 "
+        f"(scikit-learn: {expected:.4f}); holdout {meta['holdout_metric']:.4f}; "
+        f"check passed {second['check'].passed}"
+    )
     assert meta["audit_labels"] == AUDITED
     assert abs(meta["live_metric"] - expected) < 1e-6
     assert abs((first["meta"]["live_metric"] - meta["live_metric"]) - (1.0 - expected)) < 1e-6

@@ -93,3 +93,57 @@ def test_a_sparkify_holdout_freezes_the_events_it_is_scored_on(
     rows = pd.DataFrame({"userId": ["a", "a", "b"], "cutoff": [100, 200, 150]})
     frozen = frozen_history(rows)
     assert sorted(zip(frozen["userId"], frozen["ts"], strict=True)) == [("a", 50), ("a", 150), ("b", 50)]
+
+
+def test_resolved_outcomes_measure_each_versions_live_pr_auc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every resolved user labels the prediction made at their first scored event; the live PR AUC
+    of each version is the one scikit-learn computes on those (unresolved users left out)."""
+    from sklearn.metrics import average_precision_score
+
+    from assets.monitoring.live_quality import MetricSpace, live_quality
+    from assets.sparkify.model import churn_metrics
+    from assets.sparkify.stream import outcome_labels
+
+    monkeypatch.setenv("FLYWHEEL_HOME", str(tmp_path))
+    start = 1_600_000_000_000
+    # user -> (first event's churn probability, version, a later event's page or None)
+    users = {
+        "a": (0.9, "1", "Cancellation Confirmation"),
+        "b": (0.2, "1", None),
+        "c": (0.6, "1", None),
+        "d": (0.7, "1", "Cancellation Confirmation"),
+        "e": (0.4, "2", "Cancellation Confirmation"),
+        "f": (0.1, "2", None),
+        "g": (0.8, "2", None),
+    }
+    rows = []
+    for i, (user, (p, version, later)) in enumerate(users.items()):
+        rows.append((user, start + i, p, version, "NextSong"))
+        if later:
+            rows.append((user, start + DAY_MS, 0.99, version, later))  # a later score never counts
+    rows.append(("late", start + 31 * DAY_MS, 0.5, "2", "NextSong"))  # the clock; unresolved itself
+    frame = pd.DataFrame(
+        {
+            "key": [f"k{i}" for i in range(len(rows))],
+            "model_version": [r[3] for r in rows],
+            "proba__churn": [r[2] for r in rows],
+            "proba__stay": [1 - r[2] for r in rows],
+            "prediction": ["churn" if r[2] >= 0.5 else "stay" for r in rows],
+            "scored_at": [1_700_000_000.0 + i for i in range(len(rows))],
+            "record": [json.dumps(_event(r[0], r[1], r[4])) for r in rows],
+        }
+    )
+    write_partition(frame, "sparkify", "predictions", "0_0-20")
+    labels = outcome_labels(30)
+    assert sorted(row["sample_id"] for row in labels) == [f"user:{u}" for u in sorted(users)]
+    assert all(row["strategy"] == "outcome" for row in labels)
+    space = MetricSpace("multiclass", ("churn", "stay"), "pr_auc", churn_metrics, "churn")
+    quality = {q["version"]: q for q in live_quality(labels, space, {"1": 0.5, "2": 0.5})}
+    for version in ("1", "2"):
+        mine = [u for u, (_p, v, _later) in users.items() if v == version]
+        truth = [int(users[u][2] is not None) for u in mine]
+        expected = average_precision_score(truth, [users[u][0] for u in mine])
+        assert quality[version]["labels"] == len(mine)
+        assert abs(quality[version]["metric"] - expected) < 1e-9

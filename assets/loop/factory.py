@@ -96,6 +96,9 @@ class LoopSpec:
     #: What input drift is measured on (``assets.monitoring.inputs``: ``TextDrift("message")``,
     #: ``NumericDrift((...))``); None: the model's answers only (confidence, top class).
     drift_inputs: Any = None
+    #: Delayed ground truth as labels of scored records, for live quality: ``() -> [label rows]`` in
+    #: the shape of ``AnnotationStore.scored_labels`` with ``strategy="outcome"``. May be lazy.
+    live_outcomes: Any = None
 
 
 @dataclass
@@ -108,8 +111,11 @@ class LoopDefinitions:
 
     @property
     def batch_assets(self) -> list[AssetsDefinition]:
-        """The per-batch (partitioned) assets, which whole-graph jobs must leave out."""
-        return [a for a in self.assets if a.partitions_def is not None]
+        """The per-batch (partitioned) assets and the live quality (its own job, on new labels),
+        which whole-graph jobs must leave out."""
+        return [
+            a for a in self.assets if a.partitions_def is not None or a.key.path[-1].endswith("_live_quality")
+        ]
 
 
 class SamplingConfig(Config):
@@ -459,7 +465,7 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:
     annotation_candidates = _annotation_candidates_asset(spec, loop, batches, scored_batch)
     annotations_asset = _annotations_asset(spec)
     drift = drift_asset(spec, loop, batches, scored_batch)
-    live_quality = live_quality_asset(spec)
+    live_quality = live_quality_asset(spec, loop)
 
     # Two steps one after the other: one process is cheaper than a process per step.
     score_job = define_asset_job(

@@ -14,6 +14,7 @@ still what it learnt from?
 """
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,7 +124,7 @@ def _quality_metadata(quality: list[dict[str, Any]], champion: dict[str, Any] | 
     }
 
 
-def live_quality_asset(spec: LifecycleSpec) -> AssetsDefinition:
+def live_quality_asset(spec: LifecycleSpec, loop: "LoopSpec") -> AssetsDefinition:
     uc = spec.use_case
 
     @asset(
@@ -154,7 +155,10 @@ def live_quality_asset(spec: LifecycleSpec) -> AssetsDefinition:
             extra_metrics=resolve(spec.extra_metrics) if spec.extra_metrics else None,
             label_column=source.label_column or "label",
         )
-        quality = live_quality(annotations.store().scored_labels(uc), space, _holdout_metrics(versions))
+        rows = annotations.store().scored_labels(uc)
+        if loop.live_outcomes is not None:
+            rows += resolve(loop.live_outcomes)()
+        quality = live_quality(rows, space, _holdout_metrics(versions))
         champion_version = registry.aliases_of(uc).get("champion")
         champion = next((q for q in quality if q["version"] == champion_version), None)
         body = {
@@ -162,7 +166,7 @@ def live_quality_asset(spec: LifecycleSpec) -> AssetsDefinition:
             "metric": spec.primary_metric,
             "updated_at": datetime.now(UTC).isoformat(),
             "audit_share": get_settings().audit_share,
-            "basis": "audit",
+            "basis": "audit and resolved outcomes" if loop.live_outcomes is not None else "audit",
             "champion_version": champion_version,
             "versions": quality,
         }
@@ -185,7 +189,7 @@ def _reference_path(uc: str, version: str) -> Path:
 
 
 def build_reference(
-    uc: str, version: str, loop: "LoopSpec", registry: Any, multilabel: bool
+    uc: str, version: str, loop: "LoopSpec", registry: "Callable[[], Any]", multilabel: bool
 ) -> dict[str, Any]:
     """The drift reference of one version, built once from what its registration recorded (the
     training set and its validation answers) and kept as JSON beside the monitoring files."""
@@ -197,7 +201,7 @@ def build_reference(
     path = _reference_path(uc, version)
     if path.exists():
         return json.loads(path.read_text())
-    tags = registry.client.get_model_version(uc, version).tags or {}
+    tags = registry().client.get_model_version(uc, version).tags or {}
     reference: dict[str, Any] = {"version": version, "inputs": None, "outputs": None, "state": {}}
     training_set = tags.get("flywheel.training_set")
     if loop.drift_inputs is not None and training_set and Path(training_set).exists():
@@ -295,8 +299,9 @@ def drift_asset(
             context.add_output_metadata({"drifted": False, "rows": 0})
             return {"drifted": False, "rows": 0}
         version, slot = str(batch["model_version"]), batch_slot(context.partition_key)
-        registry = mlflow_registry.registry()
-        reference = build_reference(uc, version, loop, registry, multilabel)
+        # The registry (an MLflow client: a second of store checks) only when the version's reference
+        # is not built yet or a drifted batch's figure goes to its run.
+        reference = build_reference(uc, version, loop, mlflow_registry.registry, multilabel)
         frame = read_predictions(batch["path"])
         table = _drift_table(reference, frame, loop, multilabel)
         verdict = summary(table) if len(table) else {"drifted": False, "drifted_features": [], "max_psi": 0.0}
@@ -313,7 +318,7 @@ def drift_asset(
             },
         )  # fmt: skip
         if verdict["drifted"]:
-            _log_drift_figure(registry, uc, version, table, report, slot)
+            _log_drift_figure(mlflow_registry.registry(), uc, version, table, report, slot)
         context.add_output_metadata({**_drift_metadata(table, verdict, report), "rows": len(frame)})
         return {"drifted": bool(verdict["drifted"]), "rows": len(frame)}
 

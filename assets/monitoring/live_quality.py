@@ -2,7 +2,8 @@
 
 Every label people give for a scored record is compared with what the scoring version predicted
 (its queued suggestion). The headline metric of a version is computed on **audit labels only**: the
-share of each batch's annotation budget drawn uniformly at random (``assets.loop.uncertainty``).
+share of each batch's annotation budget drawn uniformly at random (``assets.loop.uncertainty``), and
+resolved outcomes where a use case has them (sparkify: every scored user's cancellation or not).
 Uncertainty picks are the records the model is least sure of, so their error rate overstates the
 stream's; importance weighting cannot repair that, because a top-k pick gives a confident record
 probability zero (no weight exists for it). The audit share is an unbiased sample by construction,
@@ -23,6 +24,10 @@ import numpy as np
 import pandas as pd
 
 AUDIT = "audit"
+#: Labels from resolved outcomes (sparkify's cancellations): every scored user resolves, so they are
+#: no sample and carry no selection bias either.
+OUTCOME = "outcome"
+UNBIASED = (AUDIT, OUTCOME)
 WINDOW = 100
 RESAMPLES = 200
 
@@ -165,7 +170,7 @@ def version_quality(
 ) -> dict[str, Any]:
     """One version's live quality: audit labels (the headline), and every label (biased) beside it."""
     mine = frame[frame["model_version"] == version]
-    audited = mine[mine["strategy"] == AUDIT]
+    audited = mine[mine["strategy"].isin(UNBIASED)]
     overall = bootstrap(audited, metric)
     every = bootstrap(mine, metric)
     below = (

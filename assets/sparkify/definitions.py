@@ -64,6 +64,7 @@ LOOP = LoopSpec(
     retrain_assets=("sparkify_events", "sparkify_user_features"),
     history_scorer="assets.sparkify.stream:score_with_history",
     outcome_counter="assets.sparkify.stream:resolved_outcomes",
+    live_outcomes="assets.sparkify.stream:outcome_labels",
 )
 
 use_case = UseCase(

@@ -78,6 +78,50 @@ def score_with_history(
     return pd.DataFrame({CHURN: p, STAY: 1.0 - p, "prediction": np.where(p >= 0.5, CHURN, STAY)})
 
 
+def outcome_labels(horizon_days: float = HORIZON_DAYS) -> list[dict]:
+    """Each resolved user as a label of the prediction made at their first scored event (before
+    anything the outcome depends on was seen), in the shape of ``AnnotationStore.scored_labels``.
+
+    Every scored user resolves, not a sample, so these labels measure live quality without the
+    bias of uncertainty picks (``strategy`` ``outcome``)."""
+    import json
+
+    from assets.loop.records import PROBA_PREFIX
+    from assets.loop.scoring import predictions_table
+    from assets.sparkify.stream_state import resolved_users
+
+    resolved = resolved_users(int(horizon_days * DAY_MS))
+    if not resolved:
+        return []
+    columns = ["key", "model_version", "prediction", "scored_at", "record", f"{PROBA_PREFIX}{CHURN}"]
+    scored = predictions_table("sparkify", columns=columns)
+    events = [json.loads(r) for r in scored["record"]]
+    scored["user"] = [str(e.get("userId")) for e in events]
+    scored["ts"] = pd.to_numeric(pd.Series([e.get("ts") for e in events]), errors="coerce").to_numpy()
+    first = scored.sort_values(["ts", "key"]).drop_duplicates("user").set_index("user")
+    labels = []
+    for number, (user, _first_ts, cancelled) in enumerate(resolved, start=1):
+        if user not in first.index:
+            continue
+        row = first.loc[user]
+        churn = float(row[f"{PROBA_PREFIX}{CHURN}"])
+        labels.append(
+            {
+                "id": number,
+                "sample_id": f"user:{user}",
+                "created_at": pd.Timestamp(float(row["scored_at"]), unit="s", tz="UTC"),
+                "strategy": "outcome",
+                "model_version": str(row["model_version"]),
+                "label": CHURN if cancelled else STAY,
+                "suggestion": {
+                    "prediction": str(row["prediction"]),
+                    "probabilities": {CHURN: churn, STAY: 1 - churn},
+                },
+            }
+        )
+    return labels
+
+
 def resolved_outcomes(horizon_days: float = HORIZON_DAYS) -> int:
     """How many scored users' outcomes are known (horizon passed since first scored, judged by the
     latest event time seen, streamed or landed; or cancelled since), from the compacted stream state:

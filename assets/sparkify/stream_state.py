@@ -208,6 +208,24 @@ def _landed_latest_ts(db: sqlite3.Connection) -> int | None:
     return None if value == "" else int(value)
 
 
+def resolved_users(horizon_ms: int, path: Path | None = None) -> list[tuple[str, int, bool]]:
+    """``(user, first scored ts, cancelled)`` of every scored user whose outcome is known (the rule
+    of :func:`resolved_count`)."""
+    with connect(path) as db:
+        _fold(db)
+        (streamed,) = db.execute("SELECT MAX(ts) FROM events").fetchone()
+        if streamed is None:
+            return []
+        landed = _landed_latest_ts(db)
+        latest = max(int(streamed), landed) if landed is not None else int(streamed)
+        rows = db.execute(
+            "SELECT user, first_ts, cancelled FROM outcomes WHERE cancelled = 1 OR first_ts + ? <= ? "
+            "ORDER BY first_ts, user",
+            (horizon_ms, latest),
+        ).fetchall()
+    return [(str(user), int(first), bool(cancelled)) for user, first, cancelled in rows]
+
+
 def resolved_count(horizon_ms: int, path: Path | None = None) -> int:
     """Scored users whose outcome is known: cancelled since, or scored at least ``horizon_ms`` before
     the latest event time seen (streamed or landed)."""
