@@ -441,24 +441,34 @@ class AnnotationStore:
             ).mappings()
             return [_decoded_label(r) for r in rows]
 
+    def _queued_rows(self, use_case: str, sample_ids: list[str], *columns: sa.Column) -> dict[str, Any]:
+        """``sample_id -> row`` (``columns`` of the queue) for those of ``sample_ids`` that were queued."""
+        found: dict[str, Any] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(sample_ids), 500):
+                rows = conn.execute(
+                    sa.select(queue_table.c.sample_id, *columns).where(
+                        queue_table.c.use_case == use_case,
+                        queue_table.c.sample_id.in_(sample_ids[start : start + 500]),
+                    )
+                ).mappings()
+                found.update({r["sample_id"]: r for r in rows})
+        return found
+
     def labelled_samples(self, use_case: str) -> list[dict[str, Any]]:
         """Active labels (see :meth:`labels`) with the queued record they label (``payload``, or
         None for labels uploaded without a queued record), for building training rows."""
         labels = self.labels(use_case)
-        if not labels:
-            return []
-        ids = [row["sample_id"] for row in labels]
-        payloads: dict[str, Any] = {}
-        with self.engine.connect() as conn:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                rows = conn.execute(
-                    sa.select(queue_table.c.sample_id, queue_table.c.payload).where(
-                        queue_table.c.use_case == use_case, queue_table.c.sample_id.in_(chunk)
-                    )
-                )
-                payloads.update({sid: json.loads(payload) for sid, payload in rows})
-        return [{**row, "payload": payloads.get(row["sample_id"])} for row in labels]
+        queued = self._queued_rows(use_case, [row["sample_id"] for row in labels], queue_table.c.payload)
+        return [
+            {
+                **row,
+                "payload": json.loads(queued[row["sample_id"]]["payload"])
+                if row["sample_id"] in queued
+                else None,
+            }
+            for row in labels
+        ]
 
     def scored_labels(self, use_case: str) -> list[dict[str, Any]]:
         """Active labels of queued records (see :meth:`labels`) with what the queue knew of each:
@@ -466,33 +476,23 @@ class AnnotationStore:
         and ``suggestion`` (its prediction and probabilities), for measuring a version's live quality.
         Labels uploaded without a queued record are left out: no version predicted them."""
         labels = self.labels(use_case)
-        queued: dict[str, Mapping[str, Any]] = {}
-        ids = [row["sample_id"] for row in labels]
-        columns = (
-            queue_table.c.sample_id,
-            queue_table.c.strategy,
-            queue_table.c.model_version,
-            queue_table.c.suggestion,
-        )
-        with self.engine.connect() as conn:
-            for start in range(0, len(ids), 500):
-                rows = conn.execute(
-                    sa.select(*columns).where(
-                        queue_table.c.use_case == use_case,
-                        queue_table.c.sample_id.in_(ids[start : start + 500]),
-                    )
-                ).mappings()
-                queued.update({r["sample_id"]: r for r in rows if r["suggestion"] is not None})
-        return [
-            {
-                **row,
-                "strategy": queued[row["sample_id"]]["strategy"],
-                "model_version": queued[row["sample_id"]]["model_version"],
-                "suggestion": json.loads(queued[row["sample_id"]]["suggestion"]),
-            }
-            for row in labels
-            if row["sample_id"] in queued
-        ]
+        columns = (queue_table.c.strategy, queue_table.c.model_version, queue_table.c.suggestion)
+        queued = self._queued_rows(use_case, [row["sample_id"] for row in labels], *columns)
+        scored = []
+        for row in labels:
+            entry = queued.get(row["sample_id"])
+            if entry is None or entry["suggestion"] is None:
+                continue
+            suggestion = json.loads(entry["suggestion"])
+            scored.append(
+                {
+                    **row,
+                    "strategy": entry["strategy"],
+                    "model_version": entry["model_version"],
+                    "suggestion": suggestion,
+                }
+            )
+        return scored
 
     def add_uploaded(
         self,

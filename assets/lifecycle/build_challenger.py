@@ -16,6 +16,8 @@ from dagster import AssetExecutionContext, AssetIn, AssetsDefinition, Config, Fa
 from assets.lifecycle.shared import (
     HOLDOUT_VERSION_TAG,
     TRAINED_ON_TAG,
+    TRAINING_SET_TAG,
+    VALIDATION_OUTPUTS_TAG,
     _content_keys,
     _evaluate,
     _extra_figures,
@@ -232,9 +234,8 @@ def _register(
         "training_rows": str(len(frame)),
         "flywheel.primary_metric": spec.primary_metric,
         TRAINED_ON_TAG: trained_on,
-        # What drift monitoring compares the stream with (assets.loop.monitoring).
-        "flywheel.training_set": training_set.path,
-        "flywheel.validation_outputs": _record_validation_outputs(
+        TRAINING_SET_TAG: training_set.path,
+        VALIDATION_OUTPUTS_TAG: _record_validation_outputs(
             spec, run_id, winner.predictions, list(training_set.labels)
         ),
     }

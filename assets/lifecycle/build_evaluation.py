@@ -31,6 +31,7 @@ from assets.lifecycle.gate import GateDecision, decide
 from assets.lifecycle.promotion import champion_comparable
 from assets.lifecycle.shared import (
     HOLDOUT_VERSION_TAG,
+    PRIMARY_VALUE_TAG,
     _evaluate,
     _extra_figures,
     _holdout_version,
@@ -245,7 +246,7 @@ def _tag_holdout_metrics(spec: LifecycleSpec, registry: MlflowRegistry, scores: 
     for k, v in scores.challenger.metrics.items():
         client.set_model_version_tag(uc, ch_version, f"holdout_{k}", f"{v:.6f}")
     primary_value = scores.challenger.metrics.get(spec.primary_metric, float("nan"))
-    client.set_model_version_tag(uc, ch_version, "flywheel.primary_metric_value", f"{primary_value:.6f}")
+    client.set_model_version_tag(uc, ch_version, PRIMARY_VALUE_TAG, f"{primary_value:.6f}")
     return primary_value
 
 

@@ -26,6 +26,10 @@ if TYPE_CHECKING:  # pandas and scikit-learn (evaluation) are imported inside th
 
 TRAINED_ON_TAG = "flywheel.trained_on"
 HOLDOUT_VERSION_TAG = "flywheel.holdout_version"
+PRIMARY_VALUE_TAG = "flywheel.primary_metric_value"
+#: What drift monitoring compares a version's stream with (``assets.loop.monitoring``).
+TRAINING_SET_TAG = "flywheel.training_set"
+VALIDATION_OUTPUTS_TAG = "flywheel.validation_outputs"
 
 
 def _lifecycle_dir(spec: LifecycleSpec) -> Path:

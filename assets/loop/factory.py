@@ -14,7 +14,7 @@
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dagster import (
@@ -108,14 +108,14 @@ class LoopDefinitions:
     sensors: list[SensorDefinition]
     schedules: list[ScheduleDefinition]
     partitions: DynamicPartitionsDefinition
+    #: Assets with a job of their own (the live quality, on new labels).
+    standalone: list[AssetsDefinition] = field(default_factory=list)
 
     @property
     def batch_assets(self) -> list[AssetsDefinition]:
-        """The per-batch (partitioned) assets and the live quality (its own job, on new labels),
-        which whole-graph jobs must leave out."""
-        return [
-            a for a in self.assets if a.partitions_def is not None or a.key.path[-1].endswith("_live_quality")
-        ]
+        """The per-batch (partitioned) assets and the standalone ones, which whole-graph jobs must
+        leave out."""
+        return [*(a for a in self.assets if a.partitions_def is not None), *self.standalone]
 
 
 class SamplingConfig(Config):
@@ -367,19 +367,18 @@ def _annotation_candidates_asset(
         # The queue is ordered by score: audit picks rank with the batch's most uncertain pick, so that
         # annotators reach them with their batch and the audit stays a share of what gets labelled.
         top = float(scores[chosen].max()) if len(chosen) else 1.0
-        rank = {strategy: lambda i: float(scores[i]), AUDIT: lambda _i: top}
+        picks = [(i, strategy, float(scores[i])) for i in chosen] + [(i, AUDIT, top) for i in audited]
         samples = [
             {
                 "sample_id": frame["key"].iat[i],
                 # What the model scored (the same preparation as scoring), not the raw message.
                 "payload": prepare_record(json.loads(frame["record"].iat[i]), loop.schema),
-                "score": rank[name](i),
+                "score": score,
                 "strategy": name,
                 "model_version": frame["model_version"].iat[i],
                 "suggestion": _suggestion(frame.iloc[i], labels, multilabel),
             }
-            for picks, name in ((chosen, strategy), (audited, AUDIT))
-            for i in picks
+            for i, name, score in picks
         ]
         queued = annotations.store().enqueue(uc, samples)
         context.add_output_metadata(
@@ -528,4 +527,5 @@ def build_loop(spec: LifecycleSpec, loop: LoopSpec) -> LoopDefinitions:
         sensors=sensors,
         schedules=[nightly],
         partitions=batches,
+        standalone=[live_quality],
     )

@@ -14,6 +14,7 @@ still what it learnt from?
 """
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from dagster import (
     asset,
 )
 
+from assets.lifecycle.shared import PRIMARY_VALUE_TAG, TRAINING_SET_TAG, VALIDATION_OUTPUTS_TAG, _md_table
 from assets.lifecycle.spec import LabelledTable, LifecycleSpec
 from assets.monitoring.files import monitoring_dir, write_json
 from orchestration.settings import get_settings
@@ -42,8 +44,6 @@ if TYPE_CHECKING:
 
     from assets.loop.factory import LoopSpec
 
-PRIMARY_TAG = "flywheel.primary_metric_value"
-
 
 # -- live quality -------------------------------------------------------------------------------
 
@@ -52,7 +52,7 @@ def _holdout_metrics(versions: list[Any]) -> dict[str, float | None]:
     """version -> primary holdout metric its evaluation tagged (None when never evaluated)."""
     found: dict[str, float | None] = {}
     for v in versions:
-        raw = (v.tags or {}).get(PRIMARY_TAG)
+        raw = (v.tags or {}).get(PRIMARY_VALUE_TAG)
         found[str(v.version)] = float(raw) if raw not in (None, "", "nan") else None
     return found
 
@@ -67,10 +67,17 @@ def _log_live_to_mlflow(
         run_id = runs.get(entry["version"])
         if run_id is None or entry["metric"] is None:
             continue
-        step = int(entry["labels"])
-        for suffix, key in (("", "metric"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high")):
-            registry.client.log_metric(run_id, f"live_{primary}{suffix}", float(entry[key]), step=step)
-        registry.client.log_metric(run_id, "live_audit_labels", float(step), step=step)
+        from mlflow.entities import Metric
+
+        step, now = int(entry["labels"]), int(time.time() * 1000)
+        values = {
+            f"live_{primary}": entry["metric"],
+            f"live_{primary}_ci_low": entry["ci_low"],
+            f"live_{primary}_ci_high": entry["ci_high"],
+            "live_audit_labels": step,
+        }
+        metrics = [Metric(key, float(value), now, step) for key, value in values.items()]
+        registry.client.log_batch(run_id, metrics=metrics)
         logged += 1
     return logged
 
@@ -96,31 +103,36 @@ def _quality_check(uc: str, champion: dict[str, Any] | None) -> AssetCheckResult
     )
 
 
+def _number(value: Any) -> float:
+    """A metric for Dagster metadata (NaN where there is none yet, so the UI's plot has a gap)."""
+    return float("nan") if value is None else float(value)
+
+
 def _quality_metadata(quality: list[dict[str, Any]], champion: dict[str, Any] | None, primary: str) -> dict:
-    rows = [
-        f"| v{q['version']} | {q['labels']} | {q['metric']} | [{q['ci_low']}, {q['ci_high']}] | "
-        f"{q['holdout_metric']} | {q['all_labels']} | {q['all_labels_metric']} |"
-        for q in quality
-    ]
-    table = "\n".join(
-        [
-            f"| version | audit labels | live {primary} | 95 % interval | holdout | all labels | "
-            "all-label metric (biased) |",
-            "|---|---:|---:|---|---:|---:|---:|",
-            *rows,
-        ]
+    import pandas as pd
+
+    columns = {
+        "version": "version",
+        "labels": "audit labels",
+        "metric": f"live {primary}",
+        "ci_low": "95 % low",
+        "ci_high": "95 % high",
+        "holdout_metric": "holdout",
+        "all_labels": "all labels",
+        "all_labels_metric": "all-label metric (biased)",
+    }
+    table = pd.DataFrame(
+        [{name: q[key] for key, name in columns.items()} for q in quality], columns=[*columns.values()]
     )
     current = champion or {}
     return {
         "champion_version": current.get("version") or "none",
-        "live_metric": float(current["metric"]) if current.get("metric") is not None else float("nan"),
-        "live_ci_low": float(current["ci_low"]) if current.get("ci_low") is not None else float("nan"),
-        "live_ci_high": float(current["ci_high"]) if current.get("ci_high") is not None else float("nan"),
-        "holdout_metric": float(current["holdout_metric"])
-        if current.get("holdout_metric") is not None
-        else float("nan"),
+        "live_metric": _number(current.get("metric")),
+        "live_ci_low": _number(current.get("ci_low")),
+        "live_ci_high": _number(current.get("ci_high")),
+        "holdout_metric": _number(current.get("holdout_metric")),
         "audit_labels": int(current.get("labels") or 0),
-        "versions": MetadataValue.md(table),
+        "versions": _md_table(table),
     }
 
 
@@ -203,11 +215,11 @@ def build_reference(
         return json.loads(path.read_text())
     tags = registry().client.get_model_version(uc, version).tags or {}
     reference: dict[str, Any] = {"version": version, "inputs": None, "outputs": None, "state": {}}
-    training_set = tags.get("flywheel.training_set")
+    training_set = tags.get(TRAINING_SET_TAG)
     if loop.drift_inputs is not None and training_set and Path(training_set).exists():
         state, features = loop.drift_inputs.reference(pd.read_parquet(training_set))
         reference["state"], reference["inputs"] = state, build_profile(features)
-    outputs = tags.get("flywheel.validation_outputs")
+    outputs = tags.get(VALIDATION_OUTPUTS_TAG)
     folder = get_settings().data_dir("lifecycle", uc) / "validation_outputs"
     if outputs and (folder / outputs).exists():
         answers = pd.read_parquet(folder / outputs)
@@ -290,8 +302,6 @@ def drift_asset(
         description=f"A scored {uc} batch against its version's training set and validation answers.",
     )
     def drift(context: AssetExecutionContext, mlflow_registry: MlflowResource, batch: dict[str, Any]) -> dict:
-        import time
-
         from assets.loop.scoring import batch_slot, read_predictions
         from assets.monitoring.drift import render_report, summary
 

@@ -208,19 +208,28 @@ def _landed_latest_ts(db: sqlite3.Connection) -> int | None:
     return None if value == "" else int(value)
 
 
+def _latest_seen_ts(db: sqlite3.Connection) -> int | None:
+    """The stream's clock after a fold: the latest event time seen, streamed or landed."""
+    _fold(db)
+    (streamed,) = db.execute("SELECT MAX(ts) FROM events").fetchone()
+    if streamed is None:
+        return None
+    landed = _landed_latest_ts(db)
+    return max(int(streamed), landed) if landed is not None else int(streamed)
+
+
+#: A scored user's outcome is known once they cancelled, or once the horizon passed since first scored.
+_RESOLVED = "cancelled = 1 OR first_ts + ? <= ?"
+
+
 def resolved_users(horizon_ms: int, path: Path | None = None) -> list[tuple[str, int, bool]]:
-    """``(user, first scored ts, cancelled)`` of every scored user whose outcome is known (the rule
-    of :func:`resolved_count`)."""
+    """``(user, first scored ts, cancelled)`` of every scored user whose outcome is known."""
     with connect(path) as db:
-        _fold(db)
-        (streamed,) = db.execute("SELECT MAX(ts) FROM events").fetchone()
-        if streamed is None:
+        latest = _latest_seen_ts(db)
+        if latest is None:
             return []
-        landed = _landed_latest_ts(db)
-        latest = max(int(streamed), landed) if landed is not None else int(streamed)
         rows = db.execute(
-            "SELECT user, first_ts, cancelled FROM outcomes WHERE cancelled = 1 OR first_ts + ? <= ? "
-            "ORDER BY first_ts, user",
+            f"SELECT user, first_ts, cancelled FROM outcomes WHERE {_RESOLVED} ORDER BY first_ts, user",
             (horizon_ms, latest),
         ).fetchall()
     return [(str(user), int(first), bool(cancelled)) for user, first, cancelled in rows]
@@ -230,13 +239,10 @@ def resolved_count(horizon_ms: int, path: Path | None = None) -> int:
     """Scored users whose outcome is known: cancelled since, or scored at least ``horizon_ms`` before
     the latest event time seen (streamed or landed)."""
     with connect(path) as db:
-        _fold(db)
-        (streamed,) = db.execute("SELECT MAX(ts) FROM events").fetchone()
-        if streamed is None:
+        latest = _latest_seen_ts(db)
+        if latest is None:
             return 0
-        landed = _landed_latest_ts(db)
-        latest = max(int(streamed), landed) if landed is not None else int(streamed)
         (count,) = db.execute(
-            "SELECT COUNT(*) FROM outcomes WHERE cancelled = 1 OR first_ts + ? <= ?", (horizon_ms, latest)
+            f"SELECT COUNT(*) FROM outcomes WHERE {_RESOLVED}", (horizon_ms, latest)
         ).fetchone()
     return int(count)
