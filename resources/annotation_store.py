@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from numbers import Integral, Real
@@ -111,16 +112,26 @@ def _add_missing_columns(engine: sa.Engine) -> None:
                     raise
 
 
+_CREATE_ATTEMPTS = 5
+# SQLite's driver waits 5 s for a lock by default; a loaded machine running several scoring runs and
+# the annotation page at once can hold one longer, so writers wait up to this long instead.
+_SQLITE_LOCK_WAIT_SECONDS = 30
+
+
 def _create_tables(engine: sa.Engine) -> None:
     """``create_all``, tolerating a second process that creates the same tables at the same moment.
 
     Two scoring runs may open a fresh database at once; both see no table and both create it. The
     loser's error is ignored once the tables are seen to exist (the retry only checks).
     """
-    try:
-        metadata.create_all(engine)
-    except sa.exc.DBAPIError:
-        metadata.create_all(engine)
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            metadata.create_all(engine)
+            return
+        except sa.exc.DBAPIError:
+            if attempt == _CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))  # the winner is still writing its DDL; look again
 
 
 def _insert_ignoring_existing(conn: sa.Connection, use_case: str, rows: list[dict[str, Any]]) -> int:
@@ -241,7 +252,8 @@ class AnnotationStore:
     def __init__(self, database_url: str):
         if database_url.startswith("sqlite:///"):
             Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(database_url, future=True)
+        connect_args = {"timeout": _SQLITE_LOCK_WAIT_SECONDS} if database_url.startswith("sqlite") else {}
+        self.engine = sa.create_engine(database_url, future=True, connect_args=connect_args)
         _create_tables(self.engine)
         _add_missing_columns(self.engine)
 

@@ -179,7 +179,11 @@ def _batches(writer: int) -> list[list[dict]]:
 def _enqueue_all(database_url: str, writer: int, start) -> int:
     """Open the store (a fresh database: the writers also race to create its tables), wait for the
     others, then queue every batch as a scoring run would; returns how many this writer added."""
-    store = AnnotationStore(database_url)
+    try:
+        store = AnnotationStore(database_url)
+    except BaseException:
+        start.abort()  # the others stop waiting, and this error (not theirs) is the one reported
+        raise
     start.wait(timeout=60)
     return sum(store.enqueue("disaster", batch) for batch in _batches(writer))
 
@@ -216,7 +220,12 @@ def test_concurrent_enqueues_of_the_same_ids_never_fail_and_add_each_id_once(
     if workers == "threads":
         start = threading.Barrier(WRITERS)
         with ThreadPoolExecutor(WRITERS) as pool:
-            added = list(pool.map(lambda w: _enqueue_all(url, w, start), range(WRITERS)))
+            futures = [pool.submit(_enqueue_all, url, w, start) for w in range(WRITERS)]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        causes = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
+        if errors:
+            raise (causes or errors)[0]  # the writer that failed, not the ones it left waiting
+        added = [f.result() for f in futures]
     else:
         context = multiprocessing.get_context("fork")  # the children inherit the imports: no re-import
         start, results = context.Barrier(WRITERS), context.Queue()
