@@ -29,8 +29,11 @@ demo: $(STAMP)
 	@$(BIN)/python scripts/seed_landing.py
 	@$(BIN)/flywheel materialize
 
+# Two workers, one per core: most of a test's time is a daemon, a broker or a JVM starting, which
+# the other worker overlaps (a module stays on one worker; each worker has its own servers).
+TEST_WORKERS ?= 2
 test: $(STAMP) postgresql
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The engines past one machine, each started once by the session's fixtures: Postgres (Dagster
 # instance, MLflow, annotations), three Kafka brokers, a Spark standalone cluster, Spark jobs through

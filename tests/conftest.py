@@ -2,6 +2,10 @@
 (each started on first use), and an
 isolated ``FLYWHEEL_HOME`` (SQLite MLflow, annotation DB, Dagster home, landing) per test.
 
+``make test`` runs two pytest-xdist workers (``-n 2 --dist loadfile``: a module and its module
+fixtures stay on one worker). Each worker is its own session, so each has its own broker, Postgres
+and Spark session, on free ports and in its own folders; nothing here is shared between them.
+
 The broker is started by the project's own :class:`KafkaBroker` (jars from Maven Central, KRaft),
 exactly as ``flywheel infra up`` starts it, on a free port so a developer's broker is untouched.
 """
