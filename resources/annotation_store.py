@@ -122,7 +122,8 @@ def _create_tables(engine: sa.Engine) -> None:
     """``create_all``, tolerating a second process that creates the same tables at the same moment.
 
     Two scoring runs may open a fresh database at once; both see no table and both create it. The
-    loser's error is ignored once the tables are seen to exist (the retry only checks).
+    loser looks again after a short pause, until the winner's tables are there (``create_all`` then
+    only checks); after a few attempts the error is real and raised.
     """
     for attempt in range(_CREATE_ATTEMPTS):
         try:

@@ -221,7 +221,7 @@ def test_concurrent_enqueues_of_the_same_ids_never_fail_and_add_each_id_once(
         start = threading.Barrier(WRITERS)
         with ThreadPoolExecutor(WRITERS) as pool:
             futures = [pool.submit(_enqueue_all, url, w, start) for w in range(WRITERS)]
-        errors = [f.exception() for f in futures if f.exception() is not None]
+        errors = [e for e in (f.exception() for f in futures) if e is not None]
         causes = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
         if errors:
             raise (causes or errors)[0]  # the writer that failed, not the ones it left waiting
